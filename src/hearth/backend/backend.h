@@ -86,6 +86,7 @@ class Backend {
   virtual void add_rms_norm(TensorView residual, TensorView x, const Weight& w, float eps,
                             TensorView out) = 0;
   // out = x @ w^T                   x: [tokens, in], w: [out, in], out: [tokens, out]
+  // out is in activation_dtype(), or F32 (the model asks for fp32 logits).
   virtual void linear(TensorView x, const Weight& w, TensorView out) = 0;
   // In place: per-head RMSNorm of q ([tokens, heads, head_dim]) and k ([tokens,
   // kv_heads, head_dim]) with their weights, then NeoX RoPE at batch positions.

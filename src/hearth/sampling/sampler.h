@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "hearth/core/rng.h"
+#include "hearth/sampling/logits_processors.h"
 #include "hearth/sampling/sampling_params.h"
 
 namespace hearth {
@@ -36,8 +37,12 @@ class Sampler {
  private:
   SamplingParams params_;
   Rng rng_;
-  std::vector<int32_t> prompt_ids_;
+  std::vector<int32_t> prompt_ids_;  // distinct prompt ids, sorted
   std::vector<std::pair<int32_t, int32_t>> output_counts_;  // (token, count), sorted by token
+  std::vector<int32_t> penalized_;  // distinct prompt + generated ids, sorted (repetition)
+  // Scratch reused across calls so that sampling a token does not allocate.
+  std::vector<float> raw_logits_;
+  std::vector<Candidate> candidates_;
 };
 
 // log-softmax top-K of raw logits; also the logprob of `chosen`.

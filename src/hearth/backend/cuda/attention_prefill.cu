@@ -1,0 +1,263 @@
+// Causal prefill attention over the paged KV cache, FlashAttention-2 style.
+//
+// One CTA = 64 query rows of one sequence x one query head; 4 warps, 16 rows each. The Q
+// tile stays in registers (as mma A fragments) for the whole KV loop; K/V tiles of 64
+// positions are gathered through the block table with cp.async into a double buffer, so
+// the next tile's loads overlap this tile's math. S = Q K^T and O += P V run on the bf16
+// tensor cores (mma.sync m16n8k16, fp32 accumulators); the softmax is online, in the log2
+// domain, with P re-packed from the S accumulators straight into A fragments (the C layout
+// of two adjacent n8 tiles is the A layout of one k16 step).
+//
+// Rows and positions: a sequence with context length ctx and q_len new tokens has its new
+// token i at position ctx - q_len + i, which sees cache positions 0..that position.
+#include <cfloat>
+
+#include "hearth/backend/cuda/device_utils.cuh"
+#include "hearth/backend/cuda/kernels.h"
+
+namespace hearth::cuda {
+
+namespace {
+
+constexpr int kBlockM = kPrefillTileRows;  // query rows per CTA
+constexpr int kBlockN = 64;                // cache positions per K/V tile
+constexpr int kWarps = 4;
+constexpr int kThreads = kWarps * 32;
+constexpr float kLog2e = 1.4426950408889634f;
+
+template <int D>
+struct Smem {
+  // Rows padded by 16 bytes: ldmatrix reads 8 rows x 16 bytes, and a 16-byte shift per row
+  // spreads them over all 32 banks (an unpadded 128- or 256-byte row stride would put all
+  // 8 rows in the same banks).
+  static constexpr int kStride = D + 8;
+  static constexpr int kTile = kBlockN * kStride;  // elements of one K or V tile
+  static constexpr int kQ = kBlockM * kStride;
+  static constexpr size_t kBytes = static_cast<size_t>(kQ + 4 * kTile) * sizeof(bf16);
+};
+
+template <int D>
+__global__ void __launch_bounds__(kThreads)
+    prefill_attention_kernel(const AttentionParams p, const int32_t* __restrict__ tiles) {
+  using S = Smem<D>;
+  constexpr int kStride = S::kStride;
+  constexpr int kChunks = D / 8;  // 16-byte chunks per row
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  bf16* s_q = reinterpret_cast<bf16*>(smem_raw);
+  bf16* s_k = s_q + S::kQ;       // [2][kBlockN][kStride]
+  bf16* s_v = s_k + 2 * S::kTile;  // [2][kBlockN][kStride]
+
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int seq = tiles[2 * blockIdx.x];
+  const int row0 = tiles[2 * blockIdx.x + 1];
+  const int h = blockIdx.y;
+  const int kvh = h / (p.heads / p.kv_heads);
+  const int q_begin = p.query_start[seq];
+  const int q_len = p.query_start[seq + 1] - q_begin;
+  const int past = p.context_lens[seq] - q_len;  // cached positions before this step
+  const int rows = min(kBlockM, q_len - row0);
+  const int kv_end = past + row0 + rows;  // positions visible to the tile's last row
+  const int n_tiles = (kv_end + kBlockN - 1) / kBlockN;
+
+  const int64_t q_stride = static_cast<int64_t>(p.heads) * D;
+  const int64_t slot_stride = static_cast<int64_t>(p.kv_heads) * D;
+  const bf16* q_g = static_cast<const bf16*>(p.q) + (q_begin + row0) * q_stride +
+                    static_cast<int64_t>(h) * D;
+  const bf16* k_g = static_cast<const bf16*>(p.k_cache) + static_cast<int64_t>(kvh) * D;
+  const bf16* v_g = static_cast<const bf16*>(p.v_cache) + static_cast<int64_t>(kvh) * D;
+  const int32_t* table = p.block_tables + static_cast<int64_t>(seq) * p.max_blocks_per_seq;
+
+  for (int c = tid; c < kBlockM * kChunks; c += kThreads) {
+    const int r = c / kChunks, col = (c % kChunks) * 8;
+    const bool ok = r < rows;
+    cp_async_16(s_q + r * kStride + col, ok ? q_g + r * q_stride + col : q_g, ok ? 16 : 0);
+  }
+  auto load_kv = [&](int tile, int buf) {
+    bf16* dk = s_k + buf * S::kTile;
+    bf16* dv = s_v + buf * S::kTile;
+    const int n0 = tile * kBlockN;
+    for (int c = tid; c < kBlockN * kChunks; c += kThreads) {
+      const int r = c / kChunks, col = (c % kChunks) * 8;
+      const int pos = n0 + r;
+      const bool ok = pos < kv_end;
+      int64_t off = 0;
+      if (ok) {
+        const int64_t slot = static_cast<int64_t>(table[pos / p.block_size]) * p.block_size +
+                             pos % p.block_size;
+        off = slot * slot_stride + col;
+      }
+      cp_async_16(dk + r * kStride + col, k_g + off, ok ? 16 : 0);
+      cp_async_16(dv + r * kStride + col, v_g + off, ok ? 16 : 0);
+    }
+  };
+  load_kv(0, 0);
+  cp_async_commit();  // group 0: Q and the first K/V tile
+
+  const int g = lane >> 2, tq = lane & 3;
+  const int mi = lane >> 3;  // which 8x8 matrix this lane addresses in ldmatrix.x4
+  const int r_lo = warp * 16 + g;  // this thread's accumulator rows: r_lo and r_lo + 8
+  const int lim_lo = past + row0 + r_lo;  // last visible position of each row
+  const int lim_hi = lim_lo + 8;
+  const float scale_log2 = p.scale * kLog2e;
+
+  uint32_t qf[D / 16][4];
+  float o[D / 8][4];
+#pragma unroll
+  for (int i = 0; i < D / 8; ++i) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.0f;
+  float m_lo = -INFINITY, m_hi = -INFINITY, l_lo = 0.0f, l_hi = 0.0f;
+
+  for (int j = 0; j < n_tiles; ++j) {
+    if (j + 1 < n_tiles) load_kv(j + 1, (j + 1) & 1);
+    cp_async_commit();
+    cp_async_wait<1>();  // everything but the newest group: tile j (and Q) has landed
+    __syncthreads();
+    if (j == 0) {
+#pragma unroll
+      for (int kk = 0; kk < D / 16; ++kk)
+        ldmatrix_x4(qf[kk], s_q + (warp * 16 + (lane & 15)) * kStride + kk * 16 + (lane >> 4) * 8);
+    }
+    const bf16* k_s = s_k + (j & 1) * S::kTile;
+    const bf16* v_s = s_v + (j & 1) * S::kTile;
+
+    // S = Q K^T for this warp's 16 rows x 64 positions.
+    float sc[kBlockN / 8][4];
+#pragma unroll
+    for (int i = 0; i < kBlockN / 8; ++i) sc[i][0] = sc[i][1] = sc[i][2] = sc[i][3] = 0.0f;
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk) {
+#pragma unroll
+      for (int np = 0; np < kBlockN / 16; ++np) {
+        // K rows are the mma's n dimension, head_dim its k: K in smem is already the
+        // "col" B layout, so no transpose. Matrices: (n, k), (n, k+8), (n+8, k), (n+8, k+8).
+        uint32_t b[4];
+        ldmatrix_x4(b, k_s + (np * 16 + (mi >> 1) * 8 + (lane & 7)) * kStride + kk * 16 +
+                           (mi & 1) * 8);
+        mma_bf16_16816(sc[2 * np], qf[kk], b[0], b[1]);
+        mma_bf16_16816(sc[2 * np + 1], qf[kk], b[2], b[3]);
+      }
+    }
+
+    // Causal mask, scale into the log2 domain, row max over the quad that shares a row.
+    const int n0 = j * kBlockN;
+    float mx_lo = -INFINITY, mx_hi = -INFINITY;
+#pragma unroll
+    for (int nt = 0; nt < kBlockN / 8; ++nt) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int col = n0 + nt * 8 + 2 * tq + (e & 1);
+        const int lim = e < 2 ? lim_lo : lim_hi;
+        const float v = col <= lim ? sc[nt][e] * scale_log2 : -INFINITY;
+        sc[nt][e] = v;
+        if (e < 2)
+          mx_lo = fmaxf(mx_lo, v);
+        else
+          mx_hi = fmaxf(mx_hi, v);
+      }
+    }
+    mx_lo = fmaxf(mx_lo, __shfl_xor_sync(0xffffffffu, mx_lo, 1));
+    mx_lo = fmaxf(mx_lo, __shfl_xor_sync(0xffffffffu, mx_lo, 2));
+    mx_hi = fmaxf(mx_hi, __shfl_xor_sync(0xffffffffu, mx_hi, 1));
+    mx_hi = fmaxf(mx_hi, __shfl_xor_sync(0xffffffffu, mx_hi, 2));
+    const float new_lo = fmaxf(m_lo, mx_lo), new_hi = fmaxf(m_hi, mx_hi);
+    // Position 0 is visible to every row, so the first tile makes every max finite; the
+    // guard only keeps -inf - -inf (NaN) out of exp2 should that ever change.
+    const float base_lo = new_lo == -INFINITY ? 0.0f : new_lo;
+    const float base_hi = new_hi == -INFINITY ? 0.0f : new_hi;
+    const float corr_lo = exp2f(m_lo - base_lo), corr_hi = exp2f(m_hi - base_hi);
+    m_lo = new_lo;
+    m_hi = new_hi;
+    float sum_lo = 0.0f, sum_hi = 0.0f;
+#pragma unroll
+    for (int nt = 0; nt < kBlockN / 8; ++nt) {
+      sc[nt][0] = exp2f(sc[nt][0] - base_lo);
+      sc[nt][1] = exp2f(sc[nt][1] - base_lo);
+      sc[nt][2] = exp2f(sc[nt][2] - base_hi);
+      sc[nt][3] = exp2f(sc[nt][3] - base_hi);
+      sum_lo += sc[nt][0] + sc[nt][1];
+      sum_hi += sc[nt][2] + sc[nt][3];
+    }
+    // Per-thread partial row sums; the quad reduction happens once, after the loop.
+    l_lo = l_lo * corr_lo + sum_lo;
+    l_hi = l_hi * corr_hi + sum_hi;
+#pragma unroll
+    for (int dt = 0; dt < D / 8; ++dt) {
+      o[dt][0] *= corr_lo;
+      o[dt][1] *= corr_lo;
+      o[dt][2] *= corr_hi;
+      o[dt][3] *= corr_hi;
+    }
+
+    // O += P V. V in smem is [position][head_dim] = [k][n]: ldmatrix.trans gives the "col"
+    // B layout. Matrices: (k, n), (k+8, n), (k, n+8), (k+8, n+8).
+#pragma unroll
+    for (int kk = 0; kk < kBlockN / 16; ++kk) {
+      uint32_t a[4];
+      a[0] = pack_bf16x2(sc[2 * kk][0], sc[2 * kk][1]);
+      a[1] = pack_bf16x2(sc[2 * kk][2], sc[2 * kk][3]);
+      a[2] = pack_bf16x2(sc[2 * kk + 1][0], sc[2 * kk + 1][1]);
+      a[3] = pack_bf16x2(sc[2 * kk + 1][2], sc[2 * kk + 1][3]);
+#pragma unroll
+      for (int dp = 0; dp < D / 16; ++dp) {
+        uint32_t b[4];
+        ldmatrix_x4_trans(b, v_s + (kk * 16 + (mi & 1) * 8 + (lane & 7)) * kStride + dp * 16 +
+                                 (mi >> 1) * 8);
+        mma_bf16_16816(o[2 * dp], a, b[0], b[1]);
+        mma_bf16_16816(o[2 * dp + 1], a, b[2], b[3]);
+      }
+    }
+    __syncthreads();  // all warps are done with buffer j&1 before tile j+2 is loaded into it
+  }
+
+  l_lo += __shfl_xor_sync(0xffffffffu, l_lo, 1);
+  l_lo += __shfl_xor_sync(0xffffffffu, l_lo, 2);
+  l_hi += __shfl_xor_sync(0xffffffffu, l_hi, 1);
+  l_hi += __shfl_xor_sync(0xffffffffu, l_hi, 2);
+  const float inv_lo = l_lo > 0.0f ? 1.0f / l_lo : 0.0f;
+  const float inv_hi = l_hi > 0.0f ? 1.0f / l_hi : 0.0f;
+  bf16* o_g = static_cast<bf16*>(p.out) + (q_begin + row0) * q_stride + static_cast<int64_t>(h) * D;
+  if (r_lo < rows) {
+#pragma unroll
+    for (int dt = 0; dt < D / 8; ++dt)
+      *reinterpret_cast<uint32_t*>(o_g + r_lo * q_stride + dt * 8 + 2 * tq) =
+          pack_bf16x2(o[dt][0] * inv_lo, o[dt][1] * inv_lo);
+  }
+  if (r_lo + 8 < rows) {
+#pragma unroll
+    for (int dt = 0; dt < D / 8; ++dt)
+      *reinterpret_cast<uint32_t*>(o_g + (r_lo + 8) * q_stride + dt * 8 + 2 * tq) =
+          pack_bf16x2(o[dt][2] * inv_hi, o[dt][3] * inv_hi);
+  }
+}
+
+template <int D>
+cudaError_t launch_for(const AttentionParams& p, const int32_t* tiles, int num_tiles,
+                       cudaStream_t stream) {
+  constexpr size_t kBytes = Smem<D>::kBytes;
+  // Above 48 KB a kernel must opt in to dynamic shared memory; once per process is enough
+  // but the call is cheap and idempotent, and doing it here keeps the launcher stateless.
+  if (kBytes > 48 * 1024) {
+    const cudaError_t e = cudaFuncSetAttribute(prefill_attention_kernel<D>,
+                                               cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                               static_cast<int>(kBytes));
+    if (e != cudaSuccess) return e;
+  }
+  const dim3 grid(static_cast<unsigned>(num_tiles), static_cast<unsigned>(p.heads));
+  prefill_attention_kernel<D><<<grid, kThreads, kBytes, stream>>>(p, tiles);
+  return cudaGetLastError();
+}
+
+}  // namespace
+
+bool prefill_supports_head_dim(int head_dim) { return head_dim == 64 || head_dim == 128; }
+
+cudaError_t launch_prefill_attention(const AttentionParams& p, const int32_t* tiles,
+                                     int num_tiles, cudaStream_t stream) {
+  if (num_tiles <= 0) return cudaGetLastError();
+  switch (p.head_dim) {
+    case 64: return launch_for<64>(p, tiles, num_tiles, stream);
+    case 128: return launch_for<128>(p, tiles, num_tiles, stream);
+    default: return cudaErrorInvalidValue;
+  }
+}
+
+}  // namespace hearth::cuda

@@ -1,0 +1,422 @@
+// The CUDA backend's memory side: device selection, allocation under the budget, weight
+// upload, the paged KV cache, step-batch upload and copies to the host. The ops are in
+// cuda_ops.cpp.
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <unordered_map>
+
+#include "hearth/backend/cuda/cuda_backend_impl.h"
+#include "hearth/backend/cuda/cuda_check.h"
+#include "hearth/backend/cuda/kernels.h"
+#include "hearth/core/error.h"
+
+namespace hearth {
+
+namespace cuda {
+
+namespace {
+
+bool env_flag(const char* name) {
+  const char* v = std::getenv(name);
+  return v != nullptr && v[0] != '\0' && std::strcmp(v, "0") != 0;
+}
+
+}  // namespace
+
+CudaBackend::CudaBackend(const CudaBackendOptions& options)
+    : device_(options.device), debug_sync_(options.debug_sync || env_flag("HEARTH_CUDA_SYNC")) {
+  int count = 0;
+  HEARTH_CUDA_CHECK(cudaGetDeviceCount(&count));
+  if (device_ < 0 || device_ >= count)
+    fail("CUDA device {} does not exist ({} device(s) found)", device_, count);
+  HEARTH_CUDA_CHECK(cudaSetDevice(device_));
+  cudaDeviceProp prop{};
+  HEARTH_CUDA_CHECK(cudaGetDeviceProperties(&prop, device_));
+  if (prop.major < 8)
+    fail("CUDA device {} ({}) has compute capability {}.{}; hearth needs 8.0 or newer (bf16 "
+         "tensor cores)", device_, prop.name, prop.major, prop.minor);
+  multiprocessors_ = prop.multiProcessorCount;
+  size_t free_bytes = 0, total_bytes = 0;
+  HEARTH_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+  size_t budget = options.memory_budget_bytes == 0 ? free_bytes : options.memory_budget_bytes;
+  if (budget > free_bytes)
+    fail("CUDA memory budget of {:.2f} GiB exceeds the {:.2f} GiB free on device {} ({})",
+         static_cast<double>(budget) / (1ull << 30), static_cast<double>(free_bytes) / (1ull << 30),
+         device_, prop.name);
+  memory_ = std::make_unique<DeviceMemory>(budget);
+  HEARTH_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  HEARTH_CUDA_CHECK(cudaEventCreateWithFlags(&upload_done_, cudaEventDisableTiming));
+  gemm_ = std::make_unique<Gemm>(*memory_, stream_);
+}
+
+CudaBackend::~CudaBackend() {
+  // Errors are ignored here: a destructor must not throw, and the device is being let go.
+  if (stream_ != nullptr) cudaStreamSynchronize(stream_);
+  gemm_.reset();
+  if (pinned_ != nullptr) cudaFreeHost(pinned_);
+  if (upload_done_ != nullptr) cudaEventDestroy(upload_done_);
+  memory_.reset();  // frees weights, KV cache, scratch and every live tensor
+  if (stream_ != nullptr) cudaStreamDestroy(stream_);
+}
+
+TensorView CudaBackend::alloc(DType dtype, const Shape& shape) {
+  TensorView t;
+  t.dtype = dtype;
+  t.shape = shape;
+  HEARTH_CHECK(shape.numel() >= 0, "negative tensor shape {}", shape.str());
+  t.data = memory_->allocate(t.nbytes(), "a " + shape.str() + " tensor");
+  // Zeroed like the CPU backend's tensors, so both backends agree on untouched memory.
+  HEARTH_CUDA_CHECK(cudaMemsetAsync(t.data, 0, std::max<size_t>(t.nbytes(), 1), stream_));
+  return t;
+}
+
+void CudaBackend::free(TensorView& t) {
+  if (t.data == nullptr) return;
+  HEARTH_CHECK(memory_->owns(t.data), "free of memory that this backend did not allocate (or "
+               "already freed), shape {}", t.shape.str());
+  memory_->release(t.data);
+  t.data = nullptr;
+}
+
+void* CudaBackend::scratch(size_t bytes) {
+  if (bytes <= scratch_bytes_) return scratch_;
+  if (scratch_ != nullptr) memory_->release(scratch_);  // stream-ordered reuse is safe
+  scratch_ = nullptr;
+  scratch_bytes_ = 0;
+  scratch_ = memory_->allocate(bytes, "attention scratch");
+  scratch_bytes_ = bytes;
+  return scratch_;
+}
+
+// ---- weights ----
+
+Weight CudaBackend::upload_weight(const Weight& w) {
+  if (w.t.data == nullptr) return w;  // absent (e.g. a partial weight set): stays absent
+  HEARTH_CHECK(w.format == WeightFormat::Dense, "weight '{}': only dense weights are supported "
+               "on CUDA so far", w.name);
+  HEARTH_CHECK(w.t.dtype == DType::F32 || w.t.dtype == DType::F16 || w.t.dtype == DType::BF16,
+               "weight '{}' has dtype {}; expected F32, F16 or BF16", w.name,
+               dtype_name(w.t.dtype));
+  Weight d = w;
+  d.t.dtype = DType::BF16;
+  const int64_t n = w.t.numel();
+  d.t.data = memory_->allocate(d.t.nbytes(), "weight '" + w.name + "'");
+  weight_blocks_.push_back(d.t.data);
+  if (w.t.dtype == DType::BF16) {
+    HEARTH_CUDA_CHECK(cudaMemcpyAsync(d.t.data, w.t.data, d.t.nbytes(), cudaMemcpyHostToDevice,
+                                      stream_));
+  } else {
+    // All device weights are bf16, so that every kernel and GEMM has one input type. F32
+    // and F16 are converted on the device, chunk by chunk through a staging buffer.
+    constexpr int64_t kChunk = 16 << 20;  // elements per staging round
+    const size_t elem = dtype_size(w.t.dtype);
+    const int64_t chunk = std::min<int64_t>(n, kChunk);
+    void* staging = memory_->allocate(static_cast<size_t>(chunk) * elem, "weight staging");
+    for (int64_t i = 0; i < n; i += chunk) {
+      const int64_t c = std::min(chunk, n - i);
+      HEARTH_CUDA_CHECK(cudaMemcpyAsync(staging, static_cast<const char*>(w.t.data) + i * elem,
+                                        c * elem, cudaMemcpyHostToDevice, stream_));
+      void* dst = static_cast<uint16_t*>(d.t.data) + i;
+      if (w.t.dtype == DType::F32)
+        HEARTH_CUDA_CHECK(launch_f32_to_bf16(static_cast<const float*>(staging), c, dst, stream_));
+      else
+        HEARTH_CUDA_CHECK(launch_f16_to_bf16(staging, c, dst, stream_));
+    }
+    memory_->release(staging);
+  }
+  return d;
+}
+
+ModelWeights CudaBackend::upload_weights(const ModelWeights& host) {
+  // Tied embeddings: lm_head is the same host view as embed_tokens; upload it once.
+  std::unordered_map<const void*, Weight> done;
+  auto up = [&](const Weight& w) {
+    if (w.t.data == nullptr) return w;
+    if (auto it = done.find(w.t.data); it != done.end() && it->second.t.shape == w.t.shape) {
+      Weight same = it->second;
+      same.name = w.name;
+      return same;
+    }
+    Weight d = upload_weight(w);
+    done.emplace(w.t.data, d);
+    return d;
+  };
+  ModelWeights out;
+  out.embed_tokens = up(host.embed_tokens);
+  out.layers.reserve(host.layers.size());
+  for (const LayerWeights& l : host.layers) {
+    LayerWeights d;
+    d.input_layernorm = up(l.input_layernorm);
+    d.q_proj = up(l.q_proj);
+    d.k_proj = up(l.k_proj);
+    d.v_proj = up(l.v_proj);
+    d.o_proj = up(l.o_proj);
+    d.q_norm = up(l.q_norm);
+    d.k_norm = up(l.k_norm);
+    d.post_attention_layernorm = up(l.post_attention_layernorm);
+    d.gate_proj = up(l.gate_proj);
+    d.up_proj = up(l.up_proj);
+    d.down_proj = up(l.down_proj);
+    out.layers.push_back(std::move(d));
+  }
+  out.norm = up(host.norm);
+  out.lm_head = up(host.lm_head);
+  synchronize();  // the host memory may go away once this returns
+  return out;
+}
+
+// ---- KV cache ----
+
+void CudaBackend::init_kv_cache(const KvCacheSpec& spec) {
+  HEARTH_CHECK(spec.dtype == DType::BF16, "the CUDA KV cache is bf16, got {}",
+               dtype_name(spec.dtype));
+  HEARTH_CHECK(spec.num_layers > 0 && spec.num_blocks > 0 && spec.block_size > 0 &&
+                   spec.num_kv_heads > 0 && spec.head_dim > 0,
+               "invalid KV cache spec (layers {}, blocks {}, block size {}, kv heads {}, "
+               "head dim {})",
+               spec.num_layers, spec.num_blocks, spec.block_size, spec.num_kv_heads,
+               spec.head_dim);
+  HEARTH_CHECK(spec.head_dim % 8 == 0 && spec.head_dim <= kDecodeMaxHeadDim,
+               "the CUDA attention kernels need head_dim a multiple of 8 and at most {}, got {}",
+               kDecodeMaxHeadDim, spec.head_dim);
+  HEARTH_CHECK(static_cast<int64_t>(spec.num_blocks) * spec.block_size < (1ll << 31),
+               "KV cache of {} blocks x {} slots exceeds the int32 slot range", spec.num_blocks,
+               spec.block_size);
+  if (kv_base_ != nullptr) {
+    memory_->release(kv_base_);
+    kv_base_ = nullptr;
+    kv_spec_ = {};
+  }
+  const size_t bytes = spec.bytes_per_layer() * spec.num_layers;
+  kv_base_ = memory_->allocate(bytes, "the KV cache");
+  HEARTH_CUDA_CHECK(cudaMemsetAsync(kv_base_, 0, bytes, stream_));
+  kv_spec_ = spec;
+}
+
+// ---- batches ----
+
+std::unique_ptr<DeviceBatch> CudaBackend::upload_batch(const StepBatch& b) {
+  const int tokens = b.num_tokens();
+  const int seqs = b.num_seqs();
+  HEARTH_CHECK(static_cast<int>(b.positions.size()) == tokens &&
+                   static_cast<int>(b.slot_mapping.size()) == tokens,
+               "step batch: {} tokens but {} positions and {} slots", tokens, b.positions.size(),
+               b.slot_mapping.size());
+  HEARTH_CHECK(static_cast<int>(b.query_start.size()) == seqs + 1,
+               "step batch: {} sequences but {} query_start entries", seqs, b.query_start.size());
+  HEARTH_CHECK(b.query_start[0] == 0 && b.query_start[seqs] == tokens,
+               "step batch: query_start must run from 0 to {} tokens", tokens);
+  HEARTH_CHECK(b.max_blocks_per_seq >= 0 &&
+                   b.block_tables.size() == static_cast<size_t>(seqs) * b.max_blocks_per_seq,
+               "step batch: block_tables has {} entries, expected {} x {}", b.block_tables.size(),
+               seqs, b.max_blocks_per_seq);
+  for (int32_t r : b.logits_rows)
+    HEARTH_CHECK(r >= 0 && r < tokens, "step batch: logits row {} outside [0, {})", r, tokens);
+
+  auto db = std::make_unique<CudaDeviceBatch>(b, *memory_);
+  std::vector<int32_t> token_seq(tokens);
+  std::vector<std::pair<int, int>> tiles;  // (sequence, first row)
+  std::vector<int> tile_work;              // cache positions the tile reads
+  for (int s = 0; s < seqs; ++s) {
+    const int begin = b.query_start[s], end = b.query_start[s + 1];
+    HEARTH_CHECK(begin <= end, "step batch: query_start decreases at sequence {}", s);
+    const int q_len = end - begin;
+    HEARTH_CHECK(b.context_lens[s] >= q_len, "step batch: sequence {} has context length {} < "
+                 "its {} new tokens", s, b.context_lens[s], q_len);
+    for (int t = begin; t < end; ++t) token_seq[t] = s;
+    for (int row = 0; row < q_len; row += kPrefillTileRows) {
+      tiles.emplace_back(s, row);
+      tile_work.push_back(b.context_lens[s] - q_len + std::min(row + kPrefillTileRows, q_len));
+    }
+    db->max_q_len = std::max(db->max_q_len, q_len);
+    db->max_context = std::max(db->max_context, b.context_lens[s]);
+  }
+  // Heaviest tiles first: the long causal rows start early and the short ones fill the
+  // tail of the grid.
+  std::vector<int> order(tiles.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int>(i);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int a, int c) { return tile_work[a] > tile_work[c]; });
+  db->num_prefill_tiles = static_cast<int>(tiles.size());
+
+  // One packed int32 buffer; the pointers below index into it.
+  std::vector<int32_t> packed;
+  packed.reserve(4 * static_cast<size_t>(tokens) + 2 * seqs + 1 + b.block_tables.size() +
+                 b.logits_rows.size() + 2 * tiles.size());
+  std::vector<size_t> offsets;
+  auto append = [&](const std::vector<int32_t>& v) {
+    offsets.push_back(packed.size());
+    packed.insert(packed.end(), v.begin(), v.end());
+  };
+  append(b.token_ids);
+  append(b.positions);
+  append(b.slot_mapping);
+  append(b.query_start);
+  append(b.context_lens);
+  append(b.block_tables);
+  append(b.logits_rows);
+  append(token_seq);
+  offsets.push_back(packed.size());
+  for (int i : order) {
+    packed.push_back(tiles[i].first);
+    packed.push_back(tiles[i].second);
+  }
+  const size_t bytes = std::max<size_t>(packed.size(), 1) * sizeof(int32_t);
+  db->buffer = static_cast<int32_t*>(memory_->allocate(bytes, "a step batch"));
+
+  // The previous upload must have left the staging buffer before it is overwritten.
+  HEARTH_CUDA_CHECK(cudaEventSynchronize(upload_done_));
+  if (pinned_bytes_ < bytes) {
+    if (pinned_ != nullptr) HEARTH_CUDA_CHECK(cudaFreeHost(pinned_));
+    pinned_ = nullptr;
+    pinned_bytes_ = 0;
+    const size_t grow = std::max<size_t>(bytes, 1 << 16);
+    HEARTH_CUDA_CHECK(cudaMallocHost(&pinned_, grow));
+    pinned_bytes_ = grow;
+  }
+  std::memcpy(pinned_, packed.data(), packed.size() * sizeof(int32_t));
+  HEARTH_CUDA_CHECK(cudaMemcpyAsync(db->buffer, pinned_, packed.size() * sizeof(int32_t),
+                                    cudaMemcpyHostToDevice, stream_));
+  HEARTH_CUDA_CHECK(cudaEventRecord(upload_done_, stream_));
+
+  const int32_t* base = db->buffer;
+  db->token_ids = base + offsets[0];
+  db->positions = base + offsets[1];
+  db->slot_mapping = base + offsets[2];
+  db->query_start = base + offsets[3];
+  db->context_lens = base + offsets[4];
+  db->block_tables = base + offsets[5];
+  db->logits_rows = base + offsets[6];
+  db->token_seq = base + offsets[7];
+  db->prefill_tiles = base + offsets[8];
+  op_done("upload_batch");
+  return db;
+}
+
+const CudaDeviceBatch& CudaBackend::device_batch(const DeviceBatch& batch) const {
+  const auto* b = dynamic_cast<const CudaDeviceBatch*>(&batch);
+  HEARTH_CHECK(b != nullptr, "a step batch from another backend was passed to the CUDA backend");
+  HEARTH_CHECK(&b->memory_ == memory_.get(), "a step batch from another CUDA backend was passed");
+  return *b;
+}
+
+// ---- host copies ----
+
+void CudaBackend::copy_from_host(TensorView dst, const void* src) {
+  HEARTH_CHECK(dst.data != nullptr || dst.nbytes() == 0, "copy_from_host into an empty tensor");
+  if (dst.nbytes() == 0) return;
+  HEARTH_CUDA_CHECK(
+      cudaMemcpyAsync(dst.data, src, dst.nbytes(), cudaMemcpyHostToDevice, stream_));
+  HEARTH_CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
+void CudaBackend::to_host_f32(TensorView x, float* dst) {
+  HEARTH_CHECK(x.dtype == DType::F32 || x.dtype == DType::F16 || x.dtype == DType::BF16,
+               "to_host_f32 of a {} tensor", dtype_name(x.dtype));
+  const int64_t n = x.numel();
+  if (n == 0) return;
+  HEARTH_CHECK(x.data != nullptr, "to_host_f32 of a tensor without data");
+  if (x.dtype == DType::F32) {
+    HEARTH_CUDA_CHECK(cudaMemcpyAsync(dst, x.data, n * sizeof(float), cudaMemcpyDeviceToHost,
+                                      stream_));
+  } else if (x.dtype == DType::BF16) {
+    // Widen on the device: half the bytes cross the bus one way, none of the host's time.
+    void* tmp = memory_->allocate(n * sizeof(float), "to_host_f32 staging");
+    const cudaError_t e = launch_bf16_to_f32(x.data, n, static_cast<float*>(tmp), stream_);
+    if (e == cudaSuccess) {
+      const cudaError_t c =
+          cudaMemcpyAsync(dst, tmp, n * sizeof(float), cudaMemcpyDeviceToHost, stream_);
+      const cudaError_t s = cudaStreamSynchronize(stream_);
+      memory_->release(tmp);
+      HEARTH_CUDA_CHECK(c);
+      HEARTH_CUDA_CHECK(s);
+    } else {
+      memory_->release(tmp);
+      HEARTH_CUDA_CHECK(e);
+    }
+  } else {
+    std::vector<uint16_t> h(n);
+    HEARTH_CUDA_CHECK(cudaMemcpyAsync(h.data(), x.data, n * sizeof(uint16_t),
+                                      cudaMemcpyDeviceToHost, stream_));
+    HEARTH_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    for (int64_t i = 0; i < n; ++i) dst[i] = f16_to_f32(h[i]);
+  }
+  HEARTH_CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
+void CudaBackend::synchronize() { HEARTH_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+
+void CudaBackend::op_done(const char* op) {
+  if (!debug_sync_) return;
+  const cudaError_t e = cudaStreamSynchronize(stream_);
+  if (e != cudaSuccess) fail("CUDA error in op {}: {} ({})", op, cudaGetErrorString(e), cudaGetErrorName(e));
+}
+
+CudaMemoryStats CudaBackend::memory_stats() const {
+  CudaMemoryStats s;
+  s.budget = memory_->budget();
+  s.in_use = memory_->in_use();
+  s.reserved = memory_->reserved();
+  s.peak_in_use = memory_->peak_in_use();
+  return s;
+}
+
+}  // namespace cuda
+
+// ---- public factory and helpers ----
+
+bool cuda_device_available() {
+  int count = 0;
+  const cudaError_t e = cudaGetDeviceCount(&count);
+  if (e != cudaSuccess) {
+    cudaGetLastError();  // no driver / no device: not an error for this question
+    return false;
+  }
+  return count > 0;
+}
+
+CudaDeviceInfo cuda_device_info(int device) {
+  int count = 0;
+  HEARTH_CUDA_CHECK(cudaGetDeviceCount(&count));
+  if (device < 0 || device >= count)
+    fail("CUDA device {} does not exist ({} device(s) found)", device, count);
+  cudaDeviceProp prop{};
+  HEARTH_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
+  CudaDeviceInfo info;
+  info.name = prop.name;
+  info.compute_major = prop.major;
+  info.compute_minor = prop.minor;
+  info.multiprocessors = prop.multiProcessorCount;
+  int current = 0;
+  HEARTH_CUDA_CHECK(cudaGetDevice(&current));
+  HEARTH_CUDA_CHECK(cudaSetDevice(device));
+  const cudaError_t e = cudaMemGetInfo(&info.free_bytes, &info.total_bytes);
+  HEARTH_CUDA_CHECK(cudaSetDevice(current));
+  HEARTH_CUDA_CHECK(e);
+  return info;
+}
+
+std::unique_ptr<Backend> make_cuda_backend(const CudaBackendOptions& options) {
+  return std::make_unique<cuda::CudaBackend>(options);
+}
+
+namespace {
+
+cuda::CudaBackend& as_cuda(Backend& b) {
+  auto* c = dynamic_cast<cuda::CudaBackend*>(&b);
+  HEARTH_CHECK(c != nullptr, "backend '{}' is not the CUDA backend", b.name());
+  return *c;
+}
+
+}  // namespace
+
+void cuda_copy_from_host(Backend& backend, TensorView dst, const void* src) {
+  as_cuda(backend).copy_from_host(dst, src);
+}
+
+CudaMemoryStats cuda_memory_stats(const Backend& backend) {
+  return as_cuda(const_cast<Backend&>(backend)).memory_stats();
+}
+
+}  // namespace hearth

@@ -1,0 +1,50 @@
+// The CUDA backend: bf16 activations, bf16 weights and KV cache on one GPU. This header has
+// no CUDA includes, so any module can pick the backend without the CUDA toolkit's headers.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "hearth/backend/backend.h"
+
+namespace hearth {
+
+struct CudaBackendOptions {
+  int device = 0;
+  // The most device memory the backend may hold: weights + KV cache + activations +
+  // workspaces. Allocations past it throw hearth::Error giving needed against available.
+  // 0: the memory free on the device when the backend is made.
+  size_t memory_budget_bytes = 0;
+  // Synchronize and check after every op, so that an asynchronous fault is reported by the
+  // op that caused it (slow; also on with the environment variable HEARTH_CUDA_SYNC=1).
+  bool debug_sync = false;
+};
+
+struct CudaDeviceInfo {
+  std::string name;
+  int compute_major = 0, compute_minor = 0;
+  int multiprocessors = 0;
+  size_t total_bytes = 0, free_bytes = 0;
+};
+
+// True when the CUDA runtime finds at least one device (false without a driver).
+bool cuda_device_available();
+// Throws hearth::Error when the device does not exist.
+CudaDeviceInfo cuda_device_info(int device = 0);
+
+std::unique_ptr<Backend> make_cuda_backend(const CudaBackendOptions& options = {});
+
+// Helpers for a backend made by make_cuda_backend (they throw for any other backend).
+// Copies dst.nbytes() bytes from host memory into the device tensor dst.
+void cuda_copy_from_host(Backend& backend, TensorView dst, const void* src);
+
+struct CudaMemoryStats {
+  size_t budget = 0;
+  size_t in_use = 0;    // live allocations
+  size_t reserved = 0;  // live + cached blocks held from the driver
+  size_t peak_in_use = 0;
+};
+CudaMemoryStats cuda_memory_stats(const Backend& backend);
+
+}  // namespace hearth

@@ -1,0 +1,285 @@
+// The CUDA backend's ops: host-side validation (every shape, dtype and index a kernel will
+// trust), then one or two kernel launches on the backend's stream. Kernels are in the .cu
+// files behind kernels.h; GEMMs go through cuBLASLt (gemm.cpp).
+#include <algorithm>
+
+#include "hearth/backend/cuda/cuda_backend_impl.h"
+#include "hearth/backend/cuda/cuda_check.h"
+#include "hearth/backend/cuda/kernels.h"
+#include "hearth/core/error.h"
+
+namespace hearth::cuda {
+
+namespace {
+
+void check_bf16(const TensorView& t, const char* what) {
+  HEARTH_CHECK(t.data != nullptr, "{} has no data", what);
+  HEARTH_CHECK(t.dtype == DType::BF16, "{} must be BF16 on the CUDA backend, got {}", what,
+               dtype_name(t.dtype));
+}
+
+// Device weights are always bf16 (upload_weights converts F32/F16).
+void check_weight(const Weight& w, int ndim) {
+  HEARTH_CHECK(w.format == WeightFormat::Dense, "weight '{}': only dense weights are supported "
+               "on CUDA so far", w.name);
+  HEARTH_CHECK(w.t.data != nullptr, "weight '{}' has no data", w.name);
+  HEARTH_CHECK(w.t.dtype == DType::BF16, "weight '{}' has dtype {} on the CUDA backend; device "
+               "weights come from upload_weights (bf16)", w.name, dtype_name(w.t.dtype));
+  HEARTH_CHECK(w.t.shape.ndim == ndim, "weight '{}' has shape {}; expected {} dimensions",
+               w.name, w.t.shape.str(), ndim);
+}
+
+int64_t rows_of(const TensorView& t, int64_t cols, const char* what) {
+  HEARTH_CHECK(cols > 0 && t.shape.ndim >= 1 && t.shape[t.shape.ndim - 1] == cols,
+               "{} has shape {}; expected last dimension {}", what, t.shape.str(), cols);
+  return t.numel() / cols;
+}
+
+bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
+
+// Decode splits: enough CTAs to cover the GPU twice, but no split under kMinSplit
+// positions (below that the combine costs more than the parallelism gains).
+constexpr int kMinSplit = 256;
+constexpr int kMaxSplits = 64;
+constexpr int kSplitRound = 64;
+
+}  // namespace
+
+void CudaBackend::embedding(const Weight& table, const DeviceBatch& batch, TensorView out) {
+  check_weight(table, 2);
+  check_bf16(out, "embedding output");
+  const CudaDeviceBatch& db = device_batch(batch);
+  const StepBatch& b = db.host();
+  const int64_t vocab = table.t.shape[0], hidden = table.t.shape[1];
+  HEARTH_CHECK(rows_of(out, hidden, "embedding output") == b.num_tokens(),
+               "embedding output has shape {} for {} tokens", out.shape.str(), b.num_tokens());
+  // The kernel trusts the ids: an out-of-range id must fail here, not read past the table.
+  for (int t = 0; t < b.num_tokens(); ++t) {
+    HEARTH_CHECK(b.token_ids[t] >= 0 && b.token_ids[t] < vocab, "token id {} at row {} is "
+                 "outside the vocabulary of {} ('{}')", b.token_ids[t], t, vocab, table.name);
+  }
+  HEARTH_CUDA_CHECK(
+      launch_copy_rows(table.t.data, db.token_ids, b.num_tokens(), hidden, out.data, stream_));
+  op_done("embedding");
+}
+
+void CudaBackend::rms_norm(TensorView x, const Weight& w, float eps, TensorView out) {
+  check_weight(w, 1);
+  check_bf16(x, "rms_norm input");
+  check_bf16(out, "rms_norm output");
+  const int64_t cols = w.t.shape[0];
+  const int64_t rows = rows_of(x, cols, "rms_norm input");
+  HEARTH_CHECK(out.numel() == x.numel(), "rms_norm output {} vs input {}", out.shape.str(),
+               x.shape.str());
+  HEARTH_CUDA_CHECK(launch_rms_norm(x.data, nullptr, w.t.data, eps, static_cast<int>(rows),
+                                    static_cast<int>(cols), out.data, stream_));
+  op_done("rms_norm");
+}
+
+void CudaBackend::add_rms_norm(TensorView residual, TensorView x, const Weight& w, float eps,
+                               TensorView out) {
+  check_weight(w, 1);
+  check_bf16(residual, "add_rms_norm residual");
+  check_bf16(x, "add_rms_norm input");
+  check_bf16(out, "add_rms_norm output");
+  const int64_t cols = w.t.shape[0];
+  const int64_t rows = rows_of(residual, cols, "add_rms_norm residual");
+  HEARTH_CHECK(x.numel() == residual.numel() && out.numel() == residual.numel(),
+               "add_rms_norm shapes: residual {}, x {}, out {}", residual.shape.str(),
+               x.shape.str(), out.shape.str());
+  HEARTH_CHECK(out.data != residual.data, "add_rms_norm output must not alias the residual");
+  HEARTH_CUDA_CHECK(launch_rms_norm(x.data, residual.data, w.t.data, eps, static_cast<int>(rows),
+                                    static_cast<int>(cols), out.data, stream_));
+  op_done("add_rms_norm");
+}
+
+void CudaBackend::linear(TensorView x, const Weight& w, TensorView out) {
+  check_weight(w, 2);
+  check_bf16(x, "linear input");
+  check_bf16(out, "linear output");
+  const int64_t n_out = w.t.shape[0], n_in = w.t.shape[1];
+  const int64_t tokens = rows_of(x, n_in, "linear input");
+  HEARTH_CHECK(out.numel() == tokens * n_out && rows_of(out, n_out, "linear output") == tokens,
+               "linear '{}' [{}, {}]: output {} for input {}", w.name, n_out, n_in,
+               out.shape.str(), x.shape.str());
+  HEARTH_CHECK(out.data != x.data, "linear output must not alias its input");
+  gemm_->bf16_xwt(x.data, w.t.data, out.data, tokens, n_out, n_in);
+  op_done("linear");
+}
+
+void CudaBackend::qk_norm_rope(TensorView q, TensorView k, const Weight& q_norm,
+                               const Weight& k_norm, float eps, const RopeTable& rope,
+                               const DeviceBatch& batch) {
+  check_weight(q_norm, 1);
+  check_weight(k_norm, 1);
+  check_bf16(q, "qk_norm_rope q");
+  check_bf16(k, "qk_norm_rope k");
+  const CudaDeviceBatch& db = device_batch(batch);
+  const StepBatch& b = db.host();
+  const int64_t head_dim = q_norm.t.shape[0];
+  HEARTH_CHECK(k_norm.t.shape[0] == head_dim && head_dim % 2 == 0,
+               "q_norm '{}' / k_norm '{}' sizes {} / {} (must be equal and even)", q_norm.name,
+               k_norm.name, head_dim, k_norm.t.shape[0]);
+  HEARTH_CHECK(head_dim / 2 <= kMaxRopeFrequencies, "head_dim {} exceeds the CUDA RoPE limit "
+               "of {}", head_dim, 2 * kMaxRopeFrequencies);
+  HEARTH_CHECK(static_cast<int64_t>(rope.inv_freq.size()) == head_dim / 2,
+               "RoPE table has {} frequencies for head_dim {}", rope.inv_freq.size(), head_dim);
+  const int64_t tokens = b.num_tokens();
+  const int64_t per_token = tokens * head_dim;
+  HEARTH_CHECK(per_token > 0 && q.numel() % per_token == 0 && k.numel() % per_token == 0,
+               "qk_norm_rope: q {} / k {} are not [{} tokens, heads, {}]", q.shape.str(),
+               k.shape.str(), tokens, head_dim);
+  RopeArgs args{};
+  std::copy(rope.inv_freq.begin(), rope.inv_freq.end(), args.inv_freq);
+  args.attention_scaling = rope.attention_scaling;
+  HEARTH_CUDA_CHECK(launch_qk_norm_rope(
+      q.data, k.data, static_cast<int>(tokens), static_cast<int>(q.numel() / per_token),
+      static_cast<int>(k.numel() / per_token), static_cast<int>(head_dim), q_norm.t.data,
+      k_norm.t.data, eps, args, db.positions, stream_));
+  op_done("qk_norm_rope");
+}
+
+// The kernels index the cache through the block tables and slot mapping without bounds
+// checks, so every entry they can read is checked here, once per batch and cache geometry.
+void CudaBackend::check_batch_against_cache(const CudaDeviceBatch& db) const {
+  if (db.checked_num_blocks == kv_spec_.num_blocks &&
+      db.checked_block_size == kv_spec_.block_size)
+    return;
+  const StepBatch& b = db.host();
+  const int bs = kv_spec_.block_size;
+  const int64_t num_slots = static_cast<int64_t>(kv_spec_.num_blocks) * bs;
+  for (int t = 0; t < b.num_tokens(); ++t) {
+    HEARTH_CHECK(b.slot_mapping[t] < num_slots, "slot_mapping[{}] = {} outside the KV cache "
+                 "of {} slots", t, b.slot_mapping[t], num_slots);
+  }
+  for (int s = 0; s < b.num_seqs(); ++s) {
+    const int context = b.context_lens[s];
+    HEARTH_CHECK(static_cast<int64_t>(context) <= static_cast<int64_t>(b.max_blocks_per_seq) * bs,
+                 "sequence {}: context length {} exceeds its block table ({} blocks of {})", s,
+                 context, b.max_blocks_per_seq, bs);
+    const int used_blocks = (context + bs - 1) / bs;
+    for (int i = 0; i < used_blocks; ++i) {
+      const int32_t block = b.block_tables[static_cast<size_t>(s) * b.max_blocks_per_seq + i];
+      HEARTH_CHECK(block >= 0 && block < kv_spec_.num_blocks,
+                   "sequence {}: block table entry {} = {} outside [0, {})", s, i, block,
+                   kv_spec_.num_blocks);
+    }
+  }
+  db.checked_num_blocks = kv_spec_.num_blocks;
+  db.checked_block_size = kv_spec_.block_size;
+}
+
+void CudaBackend::attention(int layer, TensorView q, TensorView k, TensorView v, float scale,
+                            const DeviceBatch& batch, TensorView out) {
+  HEARTH_CHECK(kv_base_ != nullptr, "attention before init_kv_cache");
+  HEARTH_CHECK(layer >= 0 && layer < kv_spec_.num_layers, "layer {} outside the KV cache ({} "
+               "layers)", layer, kv_spec_.num_layers);
+  check_bf16(q, "attention q");
+  check_bf16(k, "attention k");
+  check_bf16(v, "attention v");
+  check_bf16(out, "attention output");
+  const CudaDeviceBatch& db = device_batch(batch);
+  const StepBatch& b = db.host();
+  const int tokens = b.num_tokens();
+  const int kv_heads = kv_spec_.num_kv_heads;
+  const int head_dim = kv_spec_.head_dim;
+  const int64_t kv_numel = static_cast<int64_t>(tokens) * kv_heads * head_dim;
+  HEARTH_CHECK(k.numel() == kv_numel && v.numel() == kv_numel,
+               "attention: k {} / v {} are not [{} tokens, {} kv heads, {}]", k.shape.str(),
+               v.shape.str(), tokens, kv_heads, head_dim);
+  const int64_t per_token = static_cast<int64_t>(tokens) * head_dim;
+  HEARTH_CHECK(tokens > 0 && q.numel() % per_token == 0, "attention: q {} is not [{} tokens, "
+               "heads, {}]", q.shape.str(), tokens, head_dim);
+  const int heads = static_cast<int>(q.numel() / per_token);
+  HEARTH_CHECK(heads % kv_heads == 0, "attention: {} query heads for {} kv heads", heads,
+               kv_heads);
+  HEARTH_CHECK(out.numel() == q.numel(), "attention output {} vs q {}", out.shape.str(),
+               q.shape.str());
+  HEARTH_CHECK(aligned16(q.data) && aligned16(out.data), "attention: q and out must be 16-byte "
+               "aligned for the CUDA kernels");
+  check_batch_against_cache(db);
+
+  char* layer_base = static_cast<char*>(kv_base_) + layer * kv_spec_.bytes_per_layer();
+  void* k_cache = layer_base;
+  void* v_cache = layer_base + kv_spec_.bytes_per_layer() / 2;
+  HEARTH_CUDA_CHECK(launch_kv_cache_write(k.data, v.data, db.slot_mapping, tokens,
+                                          kv_heads * head_dim, k_cache, v_cache, stream_));
+
+  AttentionParams p{};
+  p.q = q.data;
+  p.out = out.data;
+  p.k_cache = k_cache;
+  p.v_cache = v_cache;
+  p.query_start = db.query_start;
+  p.context_lens = db.context_lens;
+  p.block_tables = db.block_tables;
+  p.token_seq = db.token_seq;
+  p.max_blocks_per_seq = b.max_blocks_per_seq;
+  p.tokens = tokens;
+  p.heads = heads;
+  p.kv_heads = kv_heads;
+  p.head_dim = head_dim;
+  p.block_size = kv_spec_.block_size;
+  p.scale = scale;
+
+  if (db.max_q_len > 1 && prefill_supports_head_dim(head_dim)) {
+    HEARTH_CUDA_CHECK(launch_prefill_attention(p, db.prefill_tiles, db.num_prefill_tiles, stream_));
+  } else {
+    // Decode steps, and prefill for head dims the tensor-core kernel does not cover.
+    HEARTH_CHECK(heads / kv_heads <= kDecodeMaxGroup, "attention: {} query heads per kv head; "
+                 "the CUDA decode kernel handles up to {}", heads / kv_heads, kDecodeMaxGroup);
+    const int max_context = std::max(db.max_context, 1);
+    int splits = 1;
+    int split_size = max_context;
+    if (db.max_q_len == 1) {
+      const int64_t ctas = static_cast<int64_t>(tokens) * kv_heads;
+      const auto want = static_cast<int>(
+          std::min<int64_t>(kMaxSplits, (2LL * multiprocessors_ + ctas - 1) / ctas));
+      const int by_length = (max_context + kMinSplit - 1) / kMinSplit;
+      splits = std::clamp(std::min(want, by_length), 1, kMaxSplits);
+      split_size = (max_context + splits - 1) / splits;
+      split_size = (split_size + kSplitRound - 1) / kSplitRound * kSplitRound;
+      splits = (max_context + split_size - 1) / split_size;
+    }
+    float* partial_out = nullptr;
+    float* partial_lse = nullptr;
+    if (splits > 1) {
+      const size_t rows = static_cast<size_t>(tokens) * heads * splits;
+      auto* base = static_cast<float*>(scratch(rows * (head_dim + 1) * sizeof(float)));
+      partial_out = base;
+      partial_lse = base + rows * head_dim;
+    }
+    HEARTH_CUDA_CHECK(
+        launch_decode_attention(p, splits, split_size, partial_out, partial_lse, stream_));
+  }
+  op_done("attention");
+}
+
+void CudaBackend::swiglu(TensorView gate, TensorView up, TensorView out) {
+  check_bf16(gate, "swiglu gate");
+  check_bf16(up, "swiglu up");
+  check_bf16(out, "swiglu output");
+  HEARTH_CHECK(gate.numel() == up.numel() && out.numel() == gate.numel(),
+               "swiglu shapes: gate {}, up {}, out {}", gate.shape.str(), up.shape.str(),
+               out.shape.str());
+  HEARTH_CUDA_CHECK(launch_swiglu(gate.data, up.data, gate.numel(), out.data, stream_));
+  op_done("swiglu");
+}
+
+void CudaBackend::gather_rows(TensorView x, const DeviceBatch& batch, TensorView out) {
+  check_bf16(x, "gather_rows input");
+  check_bf16(out, "gather_rows output");
+  const CudaDeviceBatch& db = device_batch(batch);
+  const std::vector<int32_t>& rows = db.host().logits_rows;
+  HEARTH_CHECK(x.shape.ndim >= 1 && x.shape[0] > 0, "gather_rows input {}", x.shape.str());
+  const int64_t row_len = x.numel() / x.shape[0];
+  HEARTH_CHECK(out.numel() == static_cast<int64_t>(rows.size()) * row_len,
+               "gather_rows output {} for {} rows of {}", out.shape.str(), rows.size(), row_len);
+  for (int32_t r : rows)
+    HEARTH_CHECK(r >= 0 && r < x.shape[0], "gather_rows: row {} outside [0, {})", r, x.shape[0]);
+  HEARTH_CUDA_CHECK(launch_copy_rows(x.data, db.logits_rows, static_cast<int>(rows.size()),
+                                     row_len, out.data, stream_));
+  op_done("gather_rows");
+}
+
+}  // namespace hearth::cuda

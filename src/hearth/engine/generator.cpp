@@ -1,0 +1,109 @@
+#include "hearth/engine/generator.h"
+
+#include <algorithm>
+
+#include "hearth/core/error.h"
+
+namespace hearth {
+
+Generator::Generator(const Checkpoint& checkpoint, Backend& backend, GeneratorOptions opts)
+    : backend_(backend),
+      opts_(opts),
+      model_(checkpoint.config(), backend.upload_weights(checkpoint.weights()), backend) {
+  const ModelConfig& c = checkpoint.config();
+  max_model_len_ = opts_.max_model_len > 0 ? opts_.max_model_len : c.max_position_embeddings;
+  if (max_model_len_ <= 0) fail("model has no max_position_embeddings; give a maximum model length");
+  if (c.max_position_embeddings > 0 && max_model_len_ > c.max_position_embeddings)
+    fail("max model length {} exceeds the model's max_position_embeddings {}", max_model_len_,
+         c.max_position_embeddings);
+  eos_ids_ = checkpoint.generation_config().eos_token_ids;
+  for (int id : c.eos_token_ids)
+    if (std::find(eos_ids_.begin(), eos_ids_.end(), id) == eos_ids_.end()) eos_ids_.push_back(id);
+}
+
+void Generator::validate(const GenerationRequest& req) const {
+  const int vocab = config().vocab_size;
+  if (req.prompt_ids.empty()) fail("prompt is empty");
+  for (size_t i = 0; i < req.prompt_ids.size(); ++i) {
+    const int32_t id = req.prompt_ids[i];
+    if (id < 0 || id >= vocab) fail("prompt token {} at index {} is outside the vocabulary [0, {})", id, i, vocab);
+  }
+  if (static_cast<int64_t>(req.prompt_ids.size()) >= max_model_len_)
+    fail("prompt has {} tokens; the model's context is {} tokens", req.prompt_ids.size(), max_model_len_);
+  req.params.validate(vocab);
+}
+
+void Generator::ensure_kv_capacity(int tokens) {
+  const int blocks = (tokens + opts_.block_size - 1) / opts_.block_size;
+  if (blocks <= kv_blocks_) return;
+  const ModelConfig& c = config();
+  KvCacheSpec spec;
+  spec.num_layers = c.num_hidden_layers;
+  spec.num_blocks = blocks;
+  spec.block_size = opts_.block_size;
+  spec.num_kv_heads = c.num_key_value_heads;
+  spec.head_dim = c.head_dim;
+  spec.dtype = backend_.activation_dtype();
+  backend_.init_kv_cache(spec);
+  kv_blocks_ = blocks;
+}
+
+GenerationResult Generator::generate(const GenerationRequest& req) {
+  validate(req);
+  const SamplingParams& p = req.params;
+  const int prompt_len = static_cast<int>(req.prompt_ids.size());
+  const int total = std::min(max_model_len_, prompt_len + p.max_tokens);
+  ensure_kv_capacity(total);
+
+  // One sequence owning blocks 0..n-1 in order: slot == position.
+  StepBatch step;
+  step.max_blocks_per_seq = kv_blocks_;
+  step.block_tables.resize(static_cast<size_t>(kv_blocks_));
+  for (int i = 0; i < kv_blocks_; ++i) step.block_tables[static_cast<size_t>(i)] = i;
+
+  Sampler sampler(p, req.prompt_ids);
+  std::vector<float> logits(static_cast<size_t>(config().vocab_size));
+  GenerationResult out;
+  std::vector<int32_t> pending(req.prompt_ids.begin(), req.prompt_ids.end());
+  int cached = 0;  // tokens already in the KV cache
+  for (;;) {
+    // Feed `pending` (the prompt in chunks, then one token per decode step).
+    const int chunk = std::min<int>(static_cast<int>(pending.size()), opts_.prefill_chunk);
+    step.token_ids.assign(pending.begin(), pending.begin() + chunk);
+    step.positions.resize(static_cast<size_t>(chunk));
+    for (int i = 0; i < chunk; ++i) step.positions[static_cast<size_t>(i)] = cached + i;
+    step.slot_mapping = step.positions;
+    step.query_start = {0, chunk};
+    step.context_lens = {cached + chunk};
+    const bool last_chunk = chunk == static_cast<int>(pending.size());
+    step.logits_rows.clear();
+    if (last_chunk) step.logits_rows.push_back(chunk - 1);
+    auto dev = backend_.upload_batch(step);
+    model_.forward(*dev, logits.data());
+    cached += chunk;
+    pending.erase(pending.begin(), pending.begin() + chunk);
+    if (!last_chunk) continue;
+
+    TokenLogprobs lp;
+    const int token = sampler.sample(logits, p.logprobs > 0 ? &lp : nullptr);
+    sampler.accept(token);
+    out.ids.push_back(token);
+    if (p.logprobs > 0) out.logprobs.push_back(std::move(lp));
+
+    const bool is_eos = !p.ignore_eos && std::find(eos_ids_.begin(), eos_ids_.end(), token) != eos_ids_.end();
+    const bool is_stop = std::find(p.stop_token_ids.begin(), p.stop_token_ids.end(), token) != p.stop_token_ids.end();
+    if (is_eos || is_stop) {
+      out.finish_reason = "stop";
+      break;
+    }
+    // The sequence (prompt + output) may not outgrow the context (vLLM's rule).
+    if (static_cast<int>(out.ids.size()) >= p.max_tokens || prompt_len + static_cast<int>(out.ids.size()) >= max_model_len_) {
+      out.finish_reason = "length";
+      break;
+    }
+    pending.push_back(token);
+  }
+  return out;
+}
+
+}  // namespace hearth
