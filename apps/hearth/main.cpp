@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
 #endif
   CLI::App* bench = app.add_subcommand("bench", "benchmarks that print JSON");
   bench->require_subcommand(1);
+  hearth::cli::register_bench_latency(*bench, runner);
 #ifdef HEARTH_WITH_TOKENIZER
   hearth::cli::register_bench_tokenizer(*bench, runner);
 #endif

@@ -104,6 +104,13 @@ class Backend {
   // Copies x to host memory as fp32 (dst holds x.numel() floats).
   virtual void to_host_f32(TensorView x, float* dst) = 0;
   virtual void synchronize() = 0;
+
+  // ---- measurement (benchmarks) ----
+  // Device-to-device copy bandwidth in GB/s, counting bytes read plus bytes written, as
+  // measured now by the backend itself (0 if it cannot measure).
+  virtual double measure_copy_bandwidth_gbps() { return 0.0; }
+  // Peak bytes of device memory this backend has held (weights, KV, activations).
+  virtual size_t peak_memory_bytes() const { return 0; }
 };
 
 // The CPU reference backend. threads <= 0: all hardware threads.

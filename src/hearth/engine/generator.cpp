@@ -21,6 +21,22 @@ Generator::Generator(const Checkpoint& checkpoint, Backend& backend, GeneratorOp
     if (std::find(eos_ids_.begin(), eos_ids_.end(), id) == eos_ids_.end()) eos_ids_.push_back(id);
 }
 
+StepBatch single_sequence_step(std::span<const int32_t> tokens, int cached, int kv_blocks, bool want_logits) {
+  const int n = static_cast<int>(tokens.size());
+  StepBatch step;
+  step.token_ids.assign(tokens.begin(), tokens.end());
+  step.positions.resize(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) step.positions[static_cast<size_t>(i)] = cached + i;
+  step.slot_mapping = step.positions;
+  step.query_start = {0, n};
+  step.context_lens = {cached + n};
+  step.max_blocks_per_seq = kv_blocks;
+  step.block_tables.resize(static_cast<size_t>(kv_blocks));
+  for (int i = 0; i < kv_blocks; ++i) step.block_tables[static_cast<size_t>(i)] = i;
+  if (want_logits) step.logits_rows.push_back(n - 1);
+  return step;
+}
+
 void Generator::validate(const GenerationRequest& req) const {
   const int vocab = config().vocab_size;
   if (req.prompt_ids.empty()) fail("prompt is empty");
@@ -55,12 +71,6 @@ GenerationResult Generator::generate(const GenerationRequest& req) {
   const int total = std::min(max_model_len_, prompt_len + p.max_tokens);
   ensure_kv_capacity(total);
 
-  // One sequence owning blocks 0..n-1 in order: slot == position.
-  StepBatch step;
-  step.max_blocks_per_seq = kv_blocks_;
-  step.block_tables.resize(static_cast<size_t>(kv_blocks_));
-  for (int i = 0; i < kv_blocks_; ++i) step.block_tables[static_cast<size_t>(i)] = i;
-
   Sampler sampler(p, req.prompt_ids);
   std::vector<float> logits(static_cast<size_t>(config().vocab_size));
   GenerationResult out;
@@ -69,15 +79,9 @@ GenerationResult Generator::generate(const GenerationRequest& req) {
   for (;;) {
     // Feed `pending` (the prompt in chunks, then one token per decode step).
     const int chunk = std::min<int>(static_cast<int>(pending.size()), opts_.prefill_chunk);
-    step.token_ids.assign(pending.begin(), pending.begin() + chunk);
-    step.positions.resize(static_cast<size_t>(chunk));
-    for (int i = 0; i < chunk; ++i) step.positions[static_cast<size_t>(i)] = cached + i;
-    step.slot_mapping = step.positions;
-    step.query_start = {0, chunk};
-    step.context_lens = {cached + chunk};
     const bool last_chunk = chunk == static_cast<int>(pending.size());
-    step.logits_rows.clear();
-    if (last_chunk) step.logits_rows.push_back(chunk - 1);
+    const StepBatch step = single_sequence_step(std::span(pending).first(static_cast<size_t>(chunk)), cached,
+                                                kv_blocks_, last_chunk);
     auto dev = backend_.upload_batch(step);
     model_.forward(*dev, logits.data());
     cached += chunk;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,11 @@ struct GeneratorOptions {
   int block_size = 16;
   int prefill_chunk = 2048;  // longest prompt slice per forward step
 };
+
+// A StepBatch for one sequence that owns KV blocks 0..kv_blocks-1 in order (slot ==
+// position), feeding `tokens` at positions [cached, cached + tokens.size()); the logits of
+// the last token are wanted when `want_logits`.
+StepBatch single_sequence_step(std::span<const int32_t> tokens, int cached, int kv_blocks, bool want_logits);
 
 class Generator {
  public:
