@@ -20,7 +20,6 @@ namespace {
 
 constexpr int kWarps = 4;
 constexpr int kThreads = kWarps * 32;
-constexpr int kUnroll = 4;  // cache rows in flight per lane group before the first use
 constexpr float kLog2e = 1.4426950408889634f;
 
 
@@ -41,6 +40,9 @@ __global__ void __launch_bounds__(kThreads)
     decode_attention_kernel(const AttentionParams p, int num_splits, int split_size,
                             float* __restrict__ partial_out, float* __restrict__ partial_lse) {
   constexpr int kTpw = 32 / LANES;  // cache rows per warp step
+  // Cache rows in flight per lane group before the first use (fewer with 8 heads per
+  // group, whose scores and sums take the registers).
+  constexpr int kUnroll = GMAX >= 8 ? 4 : 8;
   __shared__ float s_m[kWarps][GMAX], s_l[kWarps][GMAX];
   __shared__ float s_acc[kWarps][GMAX][kDecodeMaxHeadDim];
 
@@ -88,7 +90,8 @@ __global__ void __launch_bounds__(kThreads)
   constexpr int kStep = kWarps * kTpw;  // rows per CTA step
 
   // The loop bound is warp-uniform (every lane group of a warp runs the same iterations)
-  // because the score reduction shuffles across the warp.
+  // because the score reduction shuffles across the warp. Each iteration has kUnroll rows
+  // per lane group in flight, scores them all, then rescales the running sums once.
   for (int base = start + warp * kTpw; base < end; base += kUnroll * kStep) {
     uint4 kr[kUnroll], vr[kUnroll];
     bool valid[kUnroll];
@@ -104,28 +107,47 @@ __global__ void __launch_bounds__(kThreads)
         vr[u] = *reinterpret_cast<const uint4*>(v_g + slot * slot_stride);
       }
     }
+    float s[kUnroll][GMAX];
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
-      float kf[8], vf[8];
+      float kf[8];
       unpack8(kr[u], kf);
+#pragma unroll
+      for (int g = 0; g < GMAX; ++g) {
+        float d = 0.0f;
+        if (g < group) {
+#pragma unroll
+          for (int j = 0; j < 8; ++j) d += qv[g][j] * kf[j];
+#pragma unroll
+          for (int off = LANES / 2; off > 0; off >>= 1) d += __shfl_xor_sync(0xffffffffu, d, off);
+        }
+        s[u][g] = valid[u] ? d : -INFINITY;
+      }
+    }
+    float mbase[GMAX];
+#pragma unroll
+    for (int g = 0; g < GMAX; ++g) {
+      float mx = m[g];
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) mx = fmaxf(mx, s[u][g]);
+      // All rows so far invalid: keep -inf - -inf (NaN) out of exp2.
+      mbase[g] = mx == -INFINITY ? 0.0f : mx;
+      const float corr = exp2f(m[g] - mbase[g]);
+      l[g] *= corr;
+#pragma unroll
+      for (int j = 0; j < 8; ++j) acc[g][j] *= corr;
+      m[g] = mx;
+    }
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      float vf[8];
       unpack8(vr[u], vf);
 #pragma unroll
       for (int g = 0; g < GMAX; ++g) {
-        if (g >= group) break;
-        float s = 0.0f;
+        const float pe = exp2f(s[u][g] - mbase[g]);  // 0 for invalid rows
+        l[g] += pe;
 #pragma unroll
-        for (int j = 0; j < 8; ++j) s += qv[g][j] * kf[j];
-#pragma unroll
-        for (int off = LANES / 2; off > 0; off >>= 1) s += __shfl_xor_sync(0xffffffffu, s, off);
-        if (valid[u]) {
-          const float mn = fmaxf(m[g], s);
-          const float corr = exp2f(m[g] - mn);
-          const float pe = exp2f(s - mn);
-          l[g] = l[g] * corr + pe;
-#pragma unroll
-          for (int j = 0; j < 8; ++j) acc[g][j] = acc[g][j] * corr + pe * vf[j];
-          m[g] = mn;
-        }
+        for (int j = 0; j < 8; ++j) acc[g][j] += pe * vf[j];
       }
     }
   }

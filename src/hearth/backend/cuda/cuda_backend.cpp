@@ -353,6 +353,52 @@ void CudaBackend::op_done(const char* op) {
   if (e != cudaSuccess) fail("CUDA error in op {}: {} ({})", op, cudaGetErrorString(e), cudaGetErrorName(e));
 }
 
+size_t CudaBackend::peak_memory_bytes() const { return memory_->peak_reserved(); }
+
+// A large device-to-device copy timed with events: the ceiling that decode (a stream over
+// the weights and the KV cache) is measured against. Bytes read plus bytes written.
+double CudaBackend::measure_copy_bandwidth_gbps() {
+  size_t bytes = 1ull << 30;  // 2 x 1 GiB: well past the L2 (50 MB on the H200)
+  void* src = nullptr;
+  void* dst = nullptr;
+  while (bytes >= (64ull << 20)) {
+    try {
+      src = memory_->allocate(bytes, "the bandwidth probe");
+      dst = memory_->allocate(bytes, "the bandwidth probe");
+      break;
+    } catch (const Error&) {
+      if (src != nullptr) memory_->release(src);
+      src = nullptr;
+      bytes /= 2;  // under a tight budget, a smaller probe (still several times the L2)
+    }
+  }
+  if (src == nullptr) return 0.0;
+  cudaEvent_t start = nullptr, stop = nullptr;
+  float ms = 0.0f;
+  constexpr int kReps = 10;
+  auto run = [&]() -> cudaError_t {
+    cudaError_t e = cudaMemsetAsync(src, 1, bytes, stream_);
+    if (e == cudaSuccess) e = cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream_);
+    if (e == cudaSuccess) e = cudaEventCreate(&start);
+    if (e == cudaSuccess) e = cudaEventCreate(&stop);
+    if (e == cudaSuccess) e = cudaEventRecord(start, stream_);
+    for (int i = 0; i < kReps && e == cudaSuccess; ++i)
+      e = cudaMemcpyAsync(i % 2 ? src : dst, i % 2 ? dst : src, bytes, cudaMemcpyDeviceToDevice,
+                          stream_);
+    if (e == cudaSuccess) e = cudaEventRecord(stop, stream_);
+    if (e == cudaSuccess) e = cudaEventSynchronize(stop);
+    if (e == cudaSuccess) e = cudaEventElapsedTime(&ms, start, stop);
+    return e;
+  };
+  const cudaError_t e = run();
+  if (start != nullptr) cudaEventDestroy(start);
+  if (stop != nullptr) cudaEventDestroy(stop);
+  memory_->release(src);
+  memory_->release(dst);
+  HEARTH_CUDA_CHECK(e);
+  return ms > 0.0f ? 2.0 * static_cast<double>(bytes) * kReps / (ms * 1e-3) / 1e9 : 0.0;
+}
+
 CudaMemoryStats CudaBackend::memory_stats() const {
   CudaMemoryStats s;
   s.budget = memory_->budget();

@@ -71,6 +71,8 @@ class CudaBackend final : public Backend {
   void gather_rows(TensorView x, const DeviceBatch& batch, TensorView out) override;
   void to_host_f32(TensorView x, float* dst) override;
   void synchronize() override;
+  double measure_copy_bandwidth_gbps() override;
+  size_t peak_memory_bytes() const override;
 
   void copy_from_host(TensorView dst, const void* src);
   CudaMemoryStats memory_stats() const;

@@ -71,6 +71,7 @@ void* DeviceMemory::allocate_from_driver(size_t size, std::string_view what) {
   }
   HEARTH_CUDA_CHECK(err);
   reserved_ += size;
+  if (reserved_ > peak_reserved_) peak_reserved_ = reserved_;
   return p;
 }
 
@@ -111,6 +112,11 @@ size_t DeviceMemory::in_use() const {
 size_t DeviceMemory::reserved() const {
   std::lock_guard<std::mutex> lock(mu_);
   return reserved_;
+}
+
+size_t DeviceMemory::peak_reserved() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return peak_reserved_;
 }
 
 size_t DeviceMemory::peak_in_use() const {

@@ -36,6 +36,7 @@ class DeviceMemory {
   size_t in_use() const;    // live blocks
   size_t reserved() const;  // live + cached blocks
   size_t peak_in_use() const;
+  size_t peak_reserved() const;  // the most held from the driver at any time
 
  private:
   void* allocate_from_driver(size_t bytes, std::string_view what);
@@ -46,6 +47,7 @@ class DeviceMemory {
   size_t reserved_ = 0;
   size_t in_use_ = 0;
   size_t peak_ = 0;
+  size_t peak_reserved_ = 0;
   std::unordered_map<void*, size_t> live_;  // block -> rounded size
   std::multimap<size_t, void*> cached_;     // released blocks by rounded size
 };

@@ -70,6 +70,11 @@ Gemm::Plan& Gemm::plan_for(const Key& key) {
   set_pref(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &align_x, sizeof(align_x));
   set_pref(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &align_out, sizeof(align_out));
   set_pref(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &align_out, sizeof(align_out));
+  // Split-K must add its partial sums in fp32. Left to itself the heuristic picked, for
+  // K = 1004, a scheme that rounds each partial to the bf16 output type (seen on the H200:
+  // errors of 1% of the output scale); INPLACE also accumulates in the output type.
+  const uint32_t reduction_mask = CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE;
+  set_pref(CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK, &reduction_mask, sizeof(reduction_mask));
   cublasLtMatmulHeuristicResult_t result{};
   int found = 0;
   const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(handle_, plan.op, plan.a, plan.b,
@@ -85,6 +90,14 @@ Gemm::Plan& Gemm::plan_for(const Key& key) {
          k, n, k, align_x, align_w, align_out);
   }
   plan.algo = result.algo;
+  uint32_t scheme = CUBLASLT_REDUCTION_SCHEME_NONE;
+  size_t written = 0;
+  HEARTH_CUBLAS_CHECK(cublasLtMatmulAlgoConfigGetAttribute(
+      &plan.algo, CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME, &scheme, sizeof(scheme), &written));
+  HEARTH_CHECK(scheme == CUBLASLT_REDUCTION_SCHEME_NONE ||
+                   scheme == CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE,
+               "cuBLASLt chose reduction scheme {} for [{}, {}] x [{}, {}]^T; only fp32 "
+               "reductions keep the bf16 GEMM accurate", scheme, m, k, n, k);
   return plans_.emplace(key, plan).first->second;
 }
 

@@ -1,0 +1,206 @@
+// Kernel timings of the CUDA backend at Qwen3-8B shapes (32 query heads, 8 kv heads,
+// head_dim 128, hidden 4096, intermediate 12288), as fractions of the copy bandwidth the
+// backend measures itself (memory-bound ops) or as TFLOP/s (GEMMs, prefill attention).
+// Not a test: a tool for the GPU machine, staged by scripts/bundle_gpu.sh.
+//
+// Timing: each op is queued `reps` times between two synchronize() calls and the host
+// clock divides the span; short kernels therefore include their launch gaps (~2-5 us),
+// which CUDA graphs remove later. Inputs are random bf16 (zeros can run faster).
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <functional>
+#include <vector>
+
+#include "hearth/backend/cuda/cuda_backend.h"
+#include "hearth/core/dtype.h"
+#include "hearth/core/rng.h"
+
+namespace hearth {
+namespace {
+
+constexpr int kHeads = 32, kKvHeads = 8, kHeadDim = 128, kHidden = 4096, kInter = 12288;
+constexpr int kBlock = 16;
+
+Backend* g_gpu = nullptr;
+
+TensorView random_tensor(const Shape& shape, Rng& rng, float scale = 1.0f) {
+  TensorView t = g_gpu->alloc(DType::BF16, shape);
+  std::vector<uint16_t> v(static_cast<size_t>(t.numel()));
+  for (auto& x : v) x = f32_to_bf16((rng.uniform() * 2.0f - 1.0f) * scale);
+  cuda_copy_from_host(*g_gpu, t, v.data());
+  return t;
+}
+
+// Median of 5 timed runs of `reps` back-to-back calls, in seconds per call.
+double time_op(const std::function<void()>& op, int reps) {
+  op();
+  g_gpu->synchronize();
+  std::vector<double> runs;
+  for (int r = 0; r < 5; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < reps; ++i) op();
+    g_gpu->synchronize();
+    runs.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() /
+                   reps);
+  }
+  std::sort(runs.begin(), runs.end());
+  return runs[2];
+}
+
+StepBatch sequences(int num_seqs, int cached, int new_tokens) {
+  StepBatch b;
+  const int ctx = cached + new_tokens;
+  const int blocks = (ctx + kBlock - 1) / kBlock;
+  b.max_blocks_per_seq = blocks;
+  b.query_start.push_back(0);
+  for (int s = 0; s < num_seqs; ++s) {
+    for (int i = 0; i < new_tokens; ++i) {
+      const int pos = cached + i;
+      b.token_ids.push_back(0);
+      b.positions.push_back(pos);
+      b.slot_mapping.push_back((s * blocks + pos / kBlock) * kBlock + pos % kBlock);
+    }
+    b.query_start.push_back(b.num_tokens());
+    b.context_lens.push_back(ctx);
+    for (int i = 0; i < blocks; ++i) b.block_tables.push_back(s * blocks + i);
+  }
+  return b;
+}
+
+void bench_attention(double copy_gbps, Rng& rng) {
+  std::printf("\n%-34s %10s %10s %9s\n", "attention (32/8 heads, d128)", "us", "GB/s|TF/s", "%copy");
+  const float scale = 1.0f / std::sqrt(static_cast<float>(kHeadDim));
+  struct Config {
+    int seqs, ctx;
+  };
+  for (const Config c : {Config{1, 1024}, Config{1, 8192}, Config{1, 32768}, Config{16, 1024},
+                         Config{16, 8192}}) {
+    {
+      const int seqs = c.seqs, ctx = c.ctx;
+      KvCacheSpec spec;
+      spec.num_layers = 1;
+      spec.num_blocks = seqs * ((ctx + 1 + kBlock - 1) / kBlock);
+      spec.block_size = kBlock;
+      spec.num_kv_heads = kKvHeads;
+      spec.head_dim = kHeadDim;
+      spec.dtype = DType::BF16;
+      g_gpu->init_kv_cache(spec);
+      // Prefill: the whole context as new tokens (fills the cache with random K/V).
+      {
+        StepBatch sb = sequences(seqs, 0, ctx);
+        auto batch = g_gpu->upload_batch(sb);
+        const int t = sb.num_tokens();
+        TensorView q = random_tensor(Shape{t, kHeads, kHeadDim}, rng, 4.0f);
+        TensorView k = random_tensor(Shape{t, kKvHeads, kHeadDim}, rng);
+        TensorView v = random_tensor(Shape{t, kKvHeads, kHeadDim}, rng);
+        TensorView out = g_gpu->alloc(DType::BF16, Shape{t, kHeads * kHeadDim});
+        const double s = time_op([&] { g_gpu->attention(0, q, k, v, scale, *batch, out); },
+                                 ctx >= 8192 ? 2 : 5);
+        // Causal: QK^T and PV over ctx^2/2 pairs per head, 2 FLOP per multiply-add.
+        const double flop = 4.0 * seqs * kHeads * kHeadDim * (double(ctx) * ctx / 2);
+        std::printf("prefill  %2d x %-6d               %10.1f %10.1f TF\n", seqs, ctx, s * 1e6,
+                    flop / s / 1e12);
+        for (TensorView* x : {&q, &k, &v, &out}) g_gpu->free(*x);
+      }
+      // Decode: one new token per sequence over the ctx cached ones.
+      {
+        StepBatch sb = sequences(seqs, ctx, 1);
+        auto batch = g_gpu->upload_batch(sb);
+        TensorView q = random_tensor(Shape{seqs, kHeads, kHeadDim}, rng, 4.0f);
+        TensorView k = random_tensor(Shape{seqs, kKvHeads, kHeadDim}, rng);
+        TensorView v = random_tensor(Shape{seqs, kKvHeads, kHeadDim}, rng);
+        TensorView out = g_gpu->alloc(DType::BF16, Shape{seqs, kHeads * kHeadDim});
+        const double s = time_op([&] { g_gpu->attention(0, q, k, v, scale, *batch, out); }, 50);
+        const double bytes = 2.0 * seqs * (ctx + 1.0) * kKvHeads * kHeadDim * 2;  // K + V
+        std::printf("decode   %2d x %-6d               %10.1f %10.1f    %6.1f\n", seqs, ctx,
+                    s * 1e6, bytes / s / 1e9, 100.0 * bytes / s / 1e9 / copy_gbps);
+        for (TensorView* x : {&q, &k, &v, &out}) g_gpu->free(*x);
+      }
+    }
+  }
+}
+
+void bench_linear(double copy_gbps, Rng& rng) {
+  std::printf("\n%-34s %10s %10s %9s\n", "linear x[m,k] w[n,k]^T", "us", "GB/s|TF/s", "%copy");
+  struct Shape3 {
+    int n, k;
+    const char* name;
+  };
+  for (const Shape3 w : {Shape3{kHeads * kHeadDim + 2 * kKvHeads * kHeadDim, kHidden, "qkv"},
+                         Shape3{kInter, kHidden, "gate|up"}, Shape3{kHidden, kInter, "down"},
+                         Shape3{151936, kHidden, "lm_head"}}) {
+    TensorView wt = random_tensor(Shape{w.n, w.k}, rng);
+    Weight weight{wt, WeightFormat::Dense, w.name};
+    for (int m : {1, 16, 2048}) {
+      TensorView x = random_tensor(Shape{m, w.k}, rng);
+      TensorView out = g_gpu->alloc(DType::BF16, Shape{m, w.n});
+      const double s = time_op([&] { g_gpu->linear(x, weight, out); }, m == 2048 ? 10 : 50);
+      const double bytes = 2.0 * (double(w.n) * w.k + double(m) * w.k + double(m) * w.n);
+      const double flop = 2.0 * m * w.n * double(w.k);
+      if (m < 2048)
+        std::printf("%-8s m=%-5d n=%-6d k=%-6d %10.1f %10.1f    %6.1f\n", w.name, m, w.n, w.k,
+                    s * 1e6, bytes / s / 1e9, 100.0 * bytes / s / 1e9 / copy_gbps);
+      else
+        std::printf("%-8s m=%-5d n=%-6d k=%-6d %10.1f %10.1f TF\n", w.name, m, w.n, w.k, s * 1e6,
+                    flop / s / 1e12);
+      g_gpu->free(x);
+      g_gpu->free(out);
+    }
+    g_gpu->free(wt);
+  }
+}
+
+void bench_elementwise(double copy_gbps, Rng& rng) {
+  std::printf("\n%-34s %10s %10s %9s\n", "elementwise (bf16)", "us", "GB/s", "%copy");
+  for (int m : {1, 2048}) {
+    TensorView x = random_tensor(Shape{m, kHidden}, rng);
+    TensorView res = random_tensor(Shape{m, kHidden}, rng);
+    TensorView out = g_gpu->alloc(DType::BF16, Shape{m, kHidden});
+    TensorView nw = random_tensor(Shape{kHidden}, rng);
+    Weight w{nw, WeightFormat::Dense, "norm"};
+    double s = time_op([&] { g_gpu->add_rms_norm(res, x, w, 1e-6f, out); }, 100);
+    double bytes = 2.0 * m * kHidden * 4;  // read x, res; write res, out
+    std::printf("add_rms_norm m=%-5d                %10.1f %10.1f    %6.1f\n", m, s * 1e6,
+                bytes / s / 1e9, 100.0 * bytes / s / 1e9 / copy_gbps);
+    TensorView gate = random_tensor(Shape{m, kInter}, rng);
+    TensorView up = random_tensor(Shape{m, kInter}, rng);
+    TensorView act = g_gpu->alloc(DType::BF16, Shape{m, kInter});
+    s = time_op([&] { g_gpu->swiglu(gate, up, act); }, 100);
+    bytes = 2.0 * m * kInter * 3;
+    std::printf("swiglu       m=%-5d                %10.1f %10.1f    %6.1f\n", m, s * 1e6,
+                bytes / s / 1e9, 100.0 * bytes / s / 1e9 / copy_gbps);
+    for (TensorView* t : {&x, &res, &out, &nw, &gate, &up, &act}) g_gpu->free(*t);
+  }
+}
+
+}  // namespace
+}  // namespace hearth
+
+int main() {
+  using namespace hearth;
+  if (!cuda_device_available()) {
+    std::fprintf(stderr, "bench_gpu_kernels: no CUDA device\n");
+    return 1;
+  }
+  try {
+    const CudaDeviceInfo info = cuda_device_info(0);
+    auto gpu = make_cuda_backend({});
+    g_gpu = gpu.get();
+    const double copy_gbps = gpu->measure_copy_bandwidth_gbps();
+    std::printf("device: %s (sm_%d%d, %d SMs); copy bandwidth %.0f GB/s (read + write)\n",
+                info.name.c_str(), info.compute_major, info.compute_minor, info.multiprocessors,
+                copy_gbps);
+    Rng rng(42);
+    bench_elementwise(copy_gbps, rng);
+    bench_linear(copy_gbps, rng);
+    bench_attention(copy_gbps, rng);
+    std::printf("\npeak device memory: %.2f GiB\n",
+                static_cast<double>(gpu->peak_memory_bytes()) / (1ull << 30));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_gpu_kernels: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
