@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "device_flags.h"
 #include "hearth/core/error.h"
 #include "hearth/engine/device.h"
 #include "hearth/engine/generator.h"
@@ -40,8 +41,7 @@ struct GenerateArgs {
   uint64_t seed = 0;
   int logprobs = 0;
   bool ignore_eos = false;
-  std::string device = "auto";
-  int threads = 0;
+  DeviceFlags device;
   int max_model_len = 0;
   bool json_out = false;
   // Options given on the command line (others fall back to generation_config.json).
@@ -168,6 +168,7 @@ json result_json(const GenerationResult& r, const std::string& text, bool with_l
 int run_generate(const GenerateArgs& a) {
   const int sources = !a.prompt.empty() + !a.prompt_ids.empty() + !a.batch_file.empty();
   if (sources != 1) fail("give exactly one of --prompt, --prompt-ids, --batch-file");
+  const DeviceOptions device = a.device.resolve();
 
   auto checkpoint = Checkpoint::open(a.model);
   const SamplingParams defaults = base_params(a, checkpoint->generation_config());
@@ -199,7 +200,7 @@ int run_generate(const GenerateArgs& a) {
     requests.push_back({a.prompt.empty() ? parse_id_list(a.prompt_ids, "--prompt-ids") : encode(a.prompt), defaults});
   }
 
-  auto backend = make_backend(DeviceOptions{a.device, a.threads});
+  auto backend = make_backend(device);
   GeneratorOptions gopts;
   gopts.max_model_len = a.max_model_len;
   Generator generator(*checkpoint, *backend, gopts);
@@ -248,8 +249,7 @@ void register_generate(CLI::App& app, Runner& runner) {
   cmd->add_option("--seed", a->seed, "sampling seed");
   cmd->add_option("--logprobs", a->logprobs, "report the top K logprobs of each generated token");
   cmd->add_flag("--ignore-eos", a->ignore_eos, "do not stop at end-of-sequence tokens");
-  cmd->add_option("--device", a->device, "cpu, cuda or auto (cuda when present)");
-  cmd->add_option("--threads", a->threads, "CPU backend threads (0 = all cores)");
+  a->device.add_to(cmd);
   cmd->add_option("--max-model-len", a->max_model_len, "context length (default: the model's)");
   cmd->add_flag("--json", a->json_out, "print one JSON object per request");
   cmd->callback([a, &runner] { runner = [a] { return run_generate(*a); }; });

@@ -88,6 +88,8 @@ TEST_F(CliGenerate, BadInputGivesClearErrors) {
       {"--batch-file " + bad_id, "request 1: prompt token 99999"},
       {"--batch-file /nonexistent/x.jsonl", "cannot open '/nonexistent/x.jsonl'"},
       {"--prompt hello", "no tokenizer"},
+      {"--prompt-ids 1 --gpu-memory-utilization 1.5", "--gpu-memory-utilization: 1.5 is not in (0, 1]"},
+      {"--prompt-ids 1 --gpu-memory-budget 14gigs", "--gpu-memory-budget: unknown unit"},
   };
   for (const Case& c : cases) {
     const auto r = run_command(hearth(c.args), /*merge_stderr=*/true);
