@@ -17,7 +17,9 @@ namespace hearth {
 
 struct LoadOptions {
   uint64_t random_seed = 0;            // for random: models
-  DType random_dtype = DType::BF16;    // storage type of random: weights
+  DType random_dtype = DType::BF16;    // storage type of random: weights (F32, F16 or BF16)
+  int threads = 0;                     // threads filling random: weights (0 = all cores);
+                                       // the values do not depend on it
 };
 
 class Checkpoint {
@@ -43,6 +45,14 @@ class Checkpoint {
   std::string directory_;
   std::vector<MappedFile> files_;                 // safetensors mappings
   std::vector<std::vector<uint8_t>> owned_;       // random weights / converted copies
+
+  // random: weights, in page-aligned anonymous mappings. Not std::vector: value-initialising
+  // 16 GB would zero it on one thread before the parallel fill writes it again.
+  struct UnmapDeleter {
+    size_t size = 0;
+    void operator()(uint8_t* p) const;
+  };
+  std::vector<std::unique_ptr<uint8_t[], UnmapDeleter>> random_buffers_;
 };
 
 }  // namespace hearth

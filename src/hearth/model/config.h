@@ -3,6 +3,7 @@
 // rope_scaling, torch_dtype) and transformers 5 (rope_parameters, dtype, layer_types).
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -22,6 +23,10 @@ struct RopeParams {
   double beta_fast = 32.0;
   double beta_slow = 1.0;
   std::optional<double> attention_factor;  // yarn mscale override
+  // Optional yarn keys (DeepSeek-style): attention_factor = mscale(f, mscale) / mscale(f, all_dim).
+  std::optional<double> mscale;
+  std::optional<double> mscale_all_dim;
+  bool truncate = true;  // yarn: round the correction range to whole dimensions (HF default)
 };
 
 struct ModelConfig {
@@ -32,7 +37,10 @@ struct ModelConfig {
   int num_hidden_layers = 0;
   int num_attention_heads = 0;
   int num_key_value_heads = 0;
-  int head_dim = 0;  // config "head_dim"; defaults to hidden_size / num_attention_heads
+  // config "head_dim". When config.json omits it, HF's Qwen3Config uses 128 (its class
+  // default), not hidden_size / num_attention_heads; we do the same so that a checkpoint HF
+  // loads is read with the same shapes.
+  int head_dim = 0;
   float rms_norm_eps = 1e-6f;
   RopeParams rope;
   int max_position_embeddings = 0;
@@ -44,6 +52,8 @@ struct ModelConfig {
 
   int q_dim() const { return num_attention_heads * head_dim; }
   int kv_dim() const { return num_key_value_heads * head_dim; }
+  // Number of weight elements (lm_head counted once when tied).
+  int64_t num_parameters() const;
 };
 
 struct GenerationConfig {
@@ -61,6 +71,10 @@ struct GenerationConfig {
 ModelConfig parse_model_config(std::string_view json_text, const std::string& source);
 ModelConfig load_model_config(const std::string& path);
 GenerationConfig parse_generation_config(std::string_view json_text, const std::string& source);
+GenerationConfig load_generation_config(const std::string& path);
+// Checks a ModelConfig built in code (presets, tests) with the same rules as config.json;
+// `source` prefixes the error message.
+void validate_model_config(const ModelConfig& cfg, const std::string& source);
 
 // Exact shapes of released Qwen3 models: "qwen3-0.6b", "qwen3-1.7b", "qwen3-4b",
 // "qwen3-8b", "qwen3-14b" (and "qwen3-4b-2507"). Throws for an unknown name.
