@@ -5,8 +5,12 @@
 #   stage/gpu/run_gpu.sh parity               the parity tests (gtest)
 #   stage/gpu/run_gpu.sh memcheck [FILTER]    the parity tests under compute-sanitizer memcheck
 #   stage/gpu/run_gpu.sh racecheck [FILTER]   shared-memory race check of the attention kernels
+#   stage/gpu/run_gpu.sh latency [MODEL]      hearth bench latency --device cuda (default model
+#                                             random:qwen3-8b): default, without programmatic
+#                                             launch, with the fused SwiGLU read, without step
+#                                             graphs; JSON in latency.json
 #   stage/gpu/run_gpu.sh bench [ARGS...]      the kernel benchmark, if staged (last mode)
-# SANITIZER_TIMEOUT / BENCH_TIMEOUT (seconds, default 150) cap the slow modes.
+# SANITIZER_TIMEOUT / BENCH_TIMEOUT / LATENCY_TIMEOUT (seconds, default 150) cap the slow modes.
 # Several modes run in order: run_gpu.sh parity memcheck
 set -uo pipefail
 
@@ -34,7 +38,8 @@ while [[ $# -gt 0 ]]; do
     memcheck | racecheck)
       filter=$default_filter
       [[ $mode == racecheck ]] && filter='GpuAttention.Mha*:GpuAttention.Group8*'
-      if [[ $# -gt 0 && $1 != parity && $1 != memcheck && $1 != racecheck && $1 != bench ]]; then
+      if [[ $# -gt 0 && $1 != parity && $1 != memcheck && $1 != racecheck && $1 != bench &&
+            $1 != latency ]]; then
         filter=$1
         shift
       fi
@@ -44,6 +49,27 @@ while [[ $# -gt 0 ]]; do
         --gtest_brief=1 --gtest_filter="$filter" >"$out/$mode.log" 2>&1
       rc=$?
       tail -n 25 "$out/$mode.log"
+      ;;
+    latency)
+      model=random:qwen3-8b
+      if [[ $# -gt 0 && $1 != parity && $1 != memcheck && $1 != racecheck && $1 != bench ]]; then
+        model=$1
+        shift
+      fi
+      rc=0
+      for variant in default no-pdl fused-swiglu no-graphs; do
+        env_prefix=()
+        extra=()
+        [[ $variant == no-pdl ]] && env_prefix=(env HEARTH_CUDA_PDL=0)
+        [[ $variant == fused-swiglu ]] && env_prefix=(env HEARTH_CUDA_FUSE_SWIGLU=1)
+        [[ $variant == no-graphs ]] && extra=(--no-graphs)
+        echo "latency ($variant):"
+        timeout "${LATENCY_TIMEOUT:-150}" "${env_prefix[@]}" "$here/bin/hearth" bench latency \
+          --model "$model" --device cuda --prompt-len 512 --gen-len 128 --repeats 3 "${extra[@]}" \
+          2>&1 | tee -a "$out/latency.json"
+        r=${PIPESTATUS[0]}
+        [[ $r -ne 0 ]] && rc=$r
+      done
       ;;
     bench)
       timeout "${BENCH_TIMEOUT:-150}" "$here/bin/bench_gpu_kernels" "$@" 2>&1 | tee "$out/bench.log"

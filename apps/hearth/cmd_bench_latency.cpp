@@ -37,6 +37,7 @@ struct LatencyArgs {
   int repeats = 3;
   uint64_t seed = 0;
   std::string device = "auto";
+  bool graphs = true;
   int threads = 0;
 };
 
@@ -51,10 +52,6 @@ size_t decode_weight_bytes(const ModelWeights& w) {
                             &l.post_attention_layernorm, &l.gate_proj, &l.up_proj, &l.down_proj})
       total += x->t.nbytes();
   return total;
-}
-
-int argmax(const std::vector<float>& v) {
-  return static_cast<int>(std::max_element(v.begin(), v.end()) - v.begin());
 }
 
 int run_latency(const LatencyArgs& a) {
@@ -78,27 +75,29 @@ int run_latency(const LatencyArgs& a) {
   Rng rng(a.seed);
   std::vector<int32_t> prompt(static_cast<size_t>(a.prompt_len));
   for (int32_t& id : prompt) id = static_cast<int32_t>(rng.next_u64() % static_cast<uint64_t>(cfg.vocab_size));
-  std::vector<float> logits(static_cast<size_t>(cfg.vocab_size));
+  std::vector<GreedyPick> picks;
 
-  // One run: prefill the prompt in one step, then gen_len - 1 greedy decode steps.
+  // One run: prefill the prompt in one step, then gen_len - 1 greedy decode steps. Picks
+  // are made on the device where the backend can (only the ids cross to the host), and
+  // decode steps replay a recorded step graph unless graphs are off.
   auto prefill = [&] {
-    auto dev = backend->upload_batch(single_sequence_step(prompt, 0, kv_blocks, true));
-    model.forward(*dev, logits.data());
-    return argmax(logits);
+    model.forward_greedy(single_sequence_step(prompt, 0, kv_blocks, true), 0, picks);
+    return picks.at(0).id;
   };
   auto decode = [&](int first_token, int steps) {
     int token = first_token;
     for (int i = 0; i < steps; ++i) {
       const int32_t t = token;
-      auto dev = backend->upload_batch(single_sequence_step(std::span(&t, 1), a.prompt_len + i, kv_blocks, true));
-      model.forward(*dev, logits.data());
-      token = argmax(logits);
+      model.forward_greedy(single_sequence_step(std::span(&t, 1), a.prompt_len + i, kv_blocks, true), 0, picks);
+      token = picks.at(0).id;
     }
   };
 
-  prefill();  // the first token: start-up ends here
+  model.set_use_graphs(a.graphs);
+  const int first_token = prefill();  // the first token: start-up ends here
   const double startup_ms = ms_since(t_start);
-  decode(0, std::min(8, a.gen_len - 1));  // warm-up
+  decode(first_token, std::min(8, a.gen_len - 1));  // warm-up (records the step graph)
+  const bool used_graph = model.last_step_used_graph();
 
   std::vector<double> prefill_ms, decode_ms;
   for (int r = 0; r < a.repeats; ++r) {
@@ -110,6 +109,17 @@ int run_latency(const LatencyArgs& a) {
       decode(first, a.gen_len - 1);
       decode_ms.push_back(ms_since(t) / (a.gen_len - 1));
     }
+  }
+  // The same decode with eager launches, for the graphs' share of the figure.
+  double eager_ms = 0.0;
+  if (a.graphs && used_graph && a.gen_len > 1) {
+    model.set_use_graphs(false);
+    const int first = prefill();
+    decode(first, std::min(8, a.gen_len - 1));
+    const auto t = Clock::now();
+    decode(first, a.gen_len - 1);
+    eager_ms = ms_since(t) / (a.gen_len - 1);
+    model.set_use_graphs(true);
   }
   const double copy_gbps = backend->measure_copy_bandwidth_gbps();
 
@@ -136,6 +146,8 @@ int run_latency(const LatencyArgs& a) {
     j["decode_bytes_per_token"] = bytes;
     j["decode_achieved_gb_s"] = bytes / (d_ms / 1000.0) / 1e9;
     if (copy_gbps > 0) j["decode_fraction_of_copy_bandwidth"] = bytes / (d_ms / 1000.0) / 1e9 / copy_gbps;
+    j["decode_step_graphs"] = used_graph;
+    if (eager_ms > 0) j["decode_tok_s_without_graphs"] = 1000.0 / eager_ms;
   }
   j["copy_bandwidth_gb_s"] = copy_gbps > 0 ? nlohmann::json(copy_gbps) : nlohmann::json(nullptr);
   j["peak_memory_bytes"] = backend->peak_memory_bytes();
@@ -155,6 +167,7 @@ void register_bench_latency(CLI::App& bench, Runner& runner) {
   cmd->add_option("--seed", a->seed, "seed of the random prompt");
   cmd->add_option("--device", a->device, "cpu, cuda or auto");
   cmd->add_option("--threads", a->threads, "CPU backend threads (0 = all cores)");
+  cmd->add_flag("--graphs,!--no-graphs", a->graphs, "decode through step graphs (default) or eager launches");
   cmd->callback([a, &runner] { runner = [a] { return run_latency(*a); }; });
 }
 

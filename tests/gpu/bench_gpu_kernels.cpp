@@ -122,21 +122,34 @@ void bench_attention(double copy_gbps, Rng& rng) {
   }
 }
 
+// Weights of under 256 MB are rotated over enough copies that the set exceeds the L2
+// (50 MB on the H200): back-to-back calls on one small weight would time the cache.
+int copies_for(double bytes) { return bytes >= 256e6 ? 1 : static_cast<int>(std::ceil(256e6 / bytes)); }
+
 void bench_linear(double copy_gbps, Rng& rng) {
   std::printf("\n%-34s %10s %10s %9s\n", "linear x[m,k] w[n,k]^T", "us", "GB/s|TF/s", "%copy");
   struct Shape3 {
     int n, k;
     const char* name;
   };
-  for (const Shape3 w : {Shape3{kHeads * kHeadDim + 2 * kKvHeads * kHeadDim, kHidden, "qkv"},
+  for (const Shape3 w : {Shape3{kHeads * kHeadDim, kHidden, "q|o"},
+                         Shape3{kHeads * kHeadDim + 2 * kKvHeads * kHeadDim, kHidden, "qkv"},
                          Shape3{kInter, kHidden, "gate|up"}, Shape3{kHidden, kInter, "down"},
                          Shape3{151936, kHidden, "lm_head"}}) {
-    TensorView wt = random_tensor(Shape{w.n, w.k}, rng);
-    Weight weight{wt, WeightFormat::Dense, w.name};
-    for (int m : {1, 16, 2048}) {
+    const double wbytes = 2.0 * w.n * w.k;
+    const int copies = copies_for(wbytes);
+    std::vector<TensorView> wts;
+    std::vector<Weight> weights;
+    for (int c = 0; c < copies; ++c) {
+      wts.push_back(random_tensor(Shape{w.n, w.k}, rng, 0.05f));
+      weights.push_back(Weight{wts.back(), WeightFormat::Dense, w.name});
+    }
+    for (int m : {1, 2, 4, 8, 16, 2048}) {
       TensorView x = random_tensor(Shape{m, w.k}, rng);
       TensorView out = g_gpu->alloc(DType::BF16, Shape{m, w.n});
-      const double s = time_op([&] { g_gpu->linear(x, weight, out); }, m == 2048 ? 10 : 50);
+      int next = 0;
+      const double s = time_op([&] { g_gpu->linear(x, weights[next++ % copies], out); },
+                               m == 2048 ? 10 : 60);
       const double bytes = 2.0 * (double(w.n) * w.k + double(m) * w.k + double(m) * w.n);
       const double flop = 2.0 * m * w.n * double(w.k);
       if (m < 2048)
@@ -148,7 +161,89 @@ void bench_linear(double copy_gbps, Rng& rng) {
       g_gpu->free(x);
       g_gpu->free(out);
     }
-    g_gpu->free(wt);
+    for (TensorView& t : wts) g_gpu->free(t);
+  }
+
+  // The fused projections of a decode step: one GEMV launch over weights sharing the input.
+  struct Multi {
+    const char* name;
+    std::vector<int> rows;
+    int k;
+  };
+  for (const Multi& mm : {Multi{"q,k,v", {kHeads * kHeadDim, kKvHeads * kHeadDim, kKvHeads * kHeadDim}, kHidden},
+                         Multi{"gate,up", {kInter, kInter}, kHidden}}) {
+    double wbytes = 0;
+    for (int r : mm.rows) wbytes += 2.0 * r * mm.k;
+    const int copies = copies_for(wbytes);
+    std::vector<std::vector<Weight>> sets(static_cast<size_t>(copies));
+    std::vector<TensorView> owned;
+    for (auto& set : sets)
+      for (int r : mm.rows) {
+        owned.push_back(random_tensor(Shape{r, mm.k}, rng, 0.05f));
+        set.push_back(Weight{owned.back(), WeightFormat::Dense, mm.name});
+      }
+    TensorView x = random_tensor(Shape{1, mm.k}, rng);
+    std::vector<TensorView> outs;
+    for (int r : mm.rows) outs.push_back(g_gpu->alloc(DType::BF16, Shape{1, r}));
+    int next = 0;
+    const double s = time_op([&] {
+      const auto& set = sets[static_cast<size_t>(next++ % copies)];
+      std::vector<const Weight*> ws;
+      for (const Weight& w : set) ws.push_back(&w);
+      g_gpu->linear_multi(x, ws, outs);
+    }, 60);
+    std::printf("%-8s m=1 (one launch)  k=%-6d %10.1f %10.1f    %6.1f\n", mm.name, mm.k, s * 1e6,
+                wbytes / s / 1e9, 100.0 * wbytes / s / 1e9 / copy_gbps);
+    g_gpu->free(x);
+    for (TensorView& t : outs) g_gpu->free(t);
+    for (TensorView& t : owned) g_gpu->free(t);
+  }
+
+  // The down projection with SwiGLU fused into its input read, against the two ops.
+  {
+    const double wbytes = 2.0 * kHidden * kInter;
+    const int copies = copies_for(wbytes);
+    std::vector<TensorView> wts;
+    std::vector<Weight> weights;
+    for (int c = 0; c < copies; ++c) {
+      wts.push_back(random_tensor(Shape{kHidden, kInter}, rng, 0.05f));
+      weights.push_back(Weight{wts.back(), WeightFormat::Dense, "down"});
+    }
+    TensorView gate = random_tensor(Shape{1, kInter}, rng);
+    TensorView up = random_tensor(Shape{1, kInter}, rng);
+    TensorView act = g_gpu->alloc(DType::BF16, Shape{1, kInter});
+    TensorView out = g_gpu->alloc(DType::BF16, Shape{1, kHidden});
+    int next = 0;
+    double s = time_op([&] { g_gpu->swiglu_linear(gate, up, weights[next++ % copies], act, out); }, 60);
+    std::printf("swiglu+down m=1 (fused)    k=%-6d %10.1f %10.1f    %6.1f\n", kInter, s * 1e6,
+                wbytes / s / 1e9, 100.0 * wbytes / s / 1e9 / copy_gbps);
+    s = time_op([&] {
+      g_gpu->swiglu(gate, up, act);
+      g_gpu->linear(act, weights[next++ % copies], out);
+    }, 60);
+    std::printf("swiglu, down m=1 (two ops) k=%-6d %10.1f %10.1f    %6.1f\n", kInter, s * 1e6,
+                wbytes / s / 1e9, 100.0 * wbytes / s / 1e9 / copy_gbps);
+    for (TensorView* t : {&gate, &up, &act, &out}) g_gpu->free(*t);
+    for (TensorView& t : wts) g_gpu->free(t);
+  }
+
+  // Greedy pick over a Qwen3 vocabulary (fp32 logits, one row).
+  {
+    const int vocab = 151936;
+    TensorView logits = g_gpu->alloc(DType::F32, Shape{1, vocab});
+    std::vector<float> v(static_cast<size_t>(vocab));
+    for (float& x : v) x = rng.uniform() * 10.0f;
+    cuda_copy_from_host(*g_gpu, logits, v.data());
+    std::vector<GreedyPick> picks(1);
+    for (int top : {0, 20}) {
+      const double s = time_op([&] {
+        g_gpu->enqueue_greedy(logits, top);
+        g_gpu->read_greedy(picks);
+      }, 50);
+      std::printf("greedy pick vocab %d, top %-2d      %10.1f (with the host round trip)\n",
+                  vocab, top, s * 1e6);
+    }
+    g_gpu->free(logits);
   }
 }
 

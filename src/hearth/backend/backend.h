@@ -13,11 +13,15 @@
 //   offset; sequence s reads its context through block_table row s.
 #pragma once
 
+#include <compare>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "hearth/core/error.h"
 #include "hearth/core/tensor.h"
 #include "hearth/model/config.h"
 #include "hearth/model/weights.h"
@@ -50,6 +54,34 @@ struct StepBatch {
 
   int num_tokens() const { return static_cast<int>(token_ids.size()); }
   int num_seqs() const { return static_cast<int>(context_lens.size()); }
+};
+
+// The shape of a step: what a recorded step graph depends on besides buffer addresses.
+struct StepShape {
+  int tokens = 0;
+  int seqs = 0;
+  int max_blocks_per_seq = 0;
+  int logits_rows = 0;
+  auto operator<=>(const StepShape&) const = default;
+};
+inline StepShape step_shape(const StepBatch& b) {
+  return {b.num_tokens(), b.num_seqs(), b.max_blocks_per_seq, static_cast<int>(b.logits_rows.size())};
+}
+
+// A recorded step: its batch shape plus a caller-chosen variant (e.g. how many logprobs
+// the recorded sampling reports).
+struct GraphKey {
+  StepShape shape;
+  int variant = 0;
+  auto operator<=>(const GraphKey&) const = default;
+};
+
+// The greedy pick of one logits row, with log-probabilities of the raw logits (the
+// sampler's conventions: lowest id on ties, NaN never picked; top: best first).
+struct GreedyPick {
+  int32_t id = -1;
+  float logprob = 0.0f;
+  std::vector<std::pair<int, float>> top;
 };
 
 // A backend's own copy of a StepBatch (device memory on CUDA).
@@ -88,6 +120,12 @@ class Backend {
   // out = x @ w^T                   x: [tokens, in], w: [out, in], out: [tokens, out]
   // out is in activation_dtype(), or F32 (the model asks for fp32 logits).
   virtual void linear(TensorView x, const Weight& w, TensorView out) = 0;
+  // outs[i] = x @ ws[i]^T for weights sharing one input (q/k/v, gate/up). A backend may
+  // run them as one pass (the CUDA decode GEMV does); the default runs linear per weight.
+  virtual void linear_multi(TensorView x, std::span<const Weight* const> ws,
+                            std::span<const TensorView> outs) {
+    for (size_t i = 0; i < ws.size() && i < outs.size(); ++i) linear(x, *ws[i], outs[i]);
+  }
   // In place: per-head RMSNorm of q ([tokens, heads, head_dim]) and k ([tokens,
   // kv_heads, head_dim]) with their weights, then NeoX RoPE at batch positions.
   virtual void qk_norm_rope(TensorView q, TensorView k, const Weight& q_norm, const Weight& k_norm,
@@ -99,11 +137,53 @@ class Backend {
                          const DeviceBatch& batch, TensorView out) = 0;
   // out = silu(gate) * up           gate, up, out: [tokens, intermediate]
   virtual void swiglu(TensorView gate, TensorView up, TensorView out) = 0;
+  // out = swiglu(gate, up) @ w^T, with `act` ([tokens, intermediate]) as the swiglu
+  // output where the backend materializes it (the default does; the CUDA decode GEMV
+  // computes swiglu inside its input read and leaves act untouched).
+  virtual void swiglu_linear(TensorView gate, TensorView up, const Weight& w, TensorView act,
+                             TensorView out) {
+    swiglu(gate, up, act);
+    linear(act, w, out);
+  }
   // Gathers rows batch.logits_rows of x ([tokens, hidden]) into out ([rows, hidden]).
   virtual void gather_rows(TensorView x, const DeviceBatch& batch, TensorView out) = 0;
   // Copies x to host memory as fp32 (dst holds x.numel() floats).
   virtual void to_host_f32(TensorView x, float* dst) = 0;
   virtual void synchronize() = 0;
+
+  // ---- sampling on the device ----
+  // Greedy picks where the logits are, so that full logits never cross to the host.
+  // enqueue_greedy() queues the pick of every row of `logits` ([rows, vocab] F32, this
+  // backend's memory) with `top_logprobs` (<= 32) alternatives; it can be recorded into a
+  // step graph. read_greedy() waits for the last enqueued picks and returns them (out holds
+  // one per row). Backends without it say false and the caller copies logits to the host.
+  virtual bool supports_device_greedy() const { return false; }
+  virtual void enqueue_greedy(TensorView /*logits*/, int /*top_logprobs*/) {
+    unsupported("enqueue_greedy");
+  }
+  virtual void read_greedy(std::span<GreedyPick> /*out*/) { unsupported("read_greedy"); }
+
+  // ---- step graphs (decode) ----
+  // Record a step's ops once and replay them (CUDA graphs). The contract:
+  // - upload_batch_fixed() copies a pure decode batch (one token per sequence) into a
+  //   device batch kept at one address per StepShape, rewritten in place by every upload
+  //   of that shape; it validates the batch against the KV cache each time;
+  // - ops enqueued between begin_graph(key) and end_graph() with that batch (and buffers
+  //   at fixed addresses: the caller's activations) are recorded, not run; replay_graph(key)
+  //   runs them again against the batch's current contents;
+  // - the caller drops every recording with invalidate_graphs() when it reallocates a
+  //   recorded buffer; init_kv_cache drops them too. cancel_graph() ends a recording that
+  //   failed half-way and discards it.
+  virtual bool supports_graphs() const { return false; }
+  virtual const DeviceBatch& upload_batch_fixed(const StepBatch& /*batch*/) {
+    unsupported("upload_batch_fixed");
+  }
+  virtual bool has_graph(const GraphKey& /*key*/) const { return false; }
+  virtual void begin_graph(const GraphKey& /*key*/) { unsupported("begin_graph"); }
+  virtual void end_graph() { unsupported("end_graph"); }
+  virtual void cancel_graph() {}
+  virtual void replay_graph(const GraphKey& /*key*/) { unsupported("replay_graph"); }
+  virtual void invalidate_graphs() {}
 
   // ---- measurement (benchmarks) ----
   // Device-to-device copy bandwidth in GB/s, counting bytes read plus bytes written, as
@@ -111,6 +191,11 @@ class Backend {
   virtual double measure_copy_bandwidth_gbps() { return 0.0; }
   // Peak bytes of device memory this backend has held (weights, KV, activations).
   virtual size_t peak_memory_bytes() const { return 0; }
+
+ protected:
+  [[noreturn]] void unsupported(const char* what) const {
+    throw Error("backend '" + name() + "' does not support " + what);
+  }
 };
 
 // The CPU reference backend. threads <= 0: all hardware threads.

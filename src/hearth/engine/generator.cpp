@@ -72,7 +72,13 @@ GenerationResult Generator::generate(const GenerationRequest& req) {
   ensure_kv_capacity(total);
 
   Sampler sampler(p, req.prompt_ids);
-  std::vector<float> logits(static_cast<size_t>(config().vocab_size));
+  // Greedy without penalties is picked on the device where the backend can (the logits
+  // stay there, and decode steps replay step graphs); everything else samples on the host.
+  const bool device_greedy = backend_.supports_device_greedy() && p.temperature == 0.0f &&
+                             p.repetition_penalty == 1.0f && p.presence_penalty == 0.0f &&
+                             p.frequency_penalty == 0.0f && p.logprobs <= 32;
+  std::vector<GreedyPick> picks;
+  std::vector<float> logits(device_greedy ? 0 : static_cast<size_t>(config().vocab_size));
   GenerationResult out;
   std::vector<int32_t> pending(req.prompt_ids.begin(), req.prompt_ids.end());
   int cached = 0;  // tokens already in the KV cache
@@ -82,14 +88,26 @@ GenerationResult Generator::generate(const GenerationRequest& req) {
     const bool last_chunk = chunk == static_cast<int>(pending.size());
     const StepBatch step = single_sequence_step(std::span(pending).first(static_cast<size_t>(chunk)), cached,
                                                 kv_blocks_, last_chunk);
-    auto dev = backend_.upload_batch(step);
-    model_.forward(*dev, logits.data());
+    TokenLogprobs lp;
+    int token = -1;
+    if (device_greedy) {
+      model_.forward_greedy(step, p.logprobs, picks);
+    } else {
+      auto dev = backend_.upload_batch(step);
+      model_.forward(*dev, logits.data());
+    }
     cached += chunk;
     pending.erase(pending.begin(), pending.begin() + chunk);
     if (!last_chunk) continue;
 
-    TokenLogprobs lp;
-    const int token = sampler.sample(logits, p.logprobs > 0 ? &lp : nullptr);
+    if (device_greedy) {
+      token = picks.at(0).id;
+      lp.id = token;
+      lp.logprob = picks[0].logprob;
+      lp.top = picks[0].top;
+    } else {
+      token = sampler.sample(logits, p.logprobs > 0 ? &lp : nullptr);
+    }
     sampler.accept(token);
     out.ids.push_back(token);
     if (p.logprobs > 0) out.logprobs.push_back(std::move(lp));

@@ -1,9 +1,13 @@
 #include "hearth/engine/qwen3.h"
 
+#include <algorithm>
 #include <cmath>
+#include <span>
 #include <utility>
 
 #include "hearth/core/error.h"
+#include "hearth/sampling/logits_processors.h"
+#include "hearth/sampling/sampler.h"
 
 namespace hearth {
 
@@ -23,6 +27,10 @@ void Qwen3Model::free_buffers() {
 
 void Qwen3Model::ensure_capacity(int tokens, int rows) {
   if (tokens <= capacity_tokens_ && rows <= capacity_rows_) return;
+  // Recorded step graphs hold the old buffers' addresses.
+  backend_.invalidate_graphs();
+  tokens = std::max(tokens, capacity_tokens_);  // grow monotonically: fewer re-recordings
+  rows = std::max(rows, capacity_rows_);
   free_buffers();
   const DType a = backend_.activation_dtype();
   const int64_t n = tokens;
@@ -45,10 +53,86 @@ void Qwen3Model::ensure_capacity(int tokens, int rows) {
 
 void Qwen3Model::forward(const DeviceBatch& batch, float* logits) {
   const StepBatch& b = batch.host();
+  HEARTH_CHECK(b.num_tokens() > 0, "empty step");
+  ensure_capacity(b.num_tokens(), std::max(static_cast<int>(b.logits_rows.size()), 1));
+  TensorView out = run_step(batch);
+  if (out.data != nullptr) backend_.to_host_f32(out, logits);
+}
+
+void Qwen3Model::forward_greedy(const StepBatch& step, int top_logprobs,
+                                std::vector<GreedyPick>& picks) {
+  const int n = step.num_tokens();
+  const int rows = static_cast<int>(step.logits_rows.size());
+  HEARTH_CHECK(n > 0, "empty step");
+  HEARTH_CHECK(top_logprobs >= 0, "negative logprobs count {}", top_logprobs);
+  picks.assign(static_cast<size_t>(rows), GreedyPick{});
+  last_graph_ = false;
+  ensure_capacity(n, std::max(rows, 1));
+  const bool device_pick = backend_.supports_device_greedy() && top_logprobs <= 32;
+
+  bool decode = rows > 0 && step.num_seqs() > 0;
+  for (int s = 0; s < step.num_seqs() && decode; ++s)
+    decode = step.query_start[static_cast<size_t>(s) + 1] - step.query_start[static_cast<size_t>(s)] == 1;
+  if (device_pick && decode && use_graphs_ && backend_.supports_graphs()) {
+    // A replay runs no op code: the checks the ops would make on the host happen here
+    // (token ids) and in upload_batch_fixed (KV slots and block tables).
+    for (int t = 0; t < n; ++t) {
+      const int32_t id = step.token_ids[static_cast<size_t>(t)];
+      if (id < 0 || id >= config_.vocab_size)
+        fail("token id {} at row {} is outside the vocabulary of {}", id, t, config_.vocab_size);
+    }
+    const DeviceBatch& batch = backend_.upload_batch_fixed(step);
+    const GraphKey key{step_shape(step), top_logprobs};
+    last_graph_ = true;
+    if (backend_.has_graph(key)) {
+      backend_.replay_graph(key);
+      backend_.read_greedy(picks);
+      return;
+    }
+    // First step of this shape: run it eagerly (this sizes every workspace the recording
+    // will use), read its picks, then record the same ops for the next steps. Recording
+    // runs nothing, so the KV cache is written once.
+    TensorView logits = run_step(batch);
+    backend_.enqueue_greedy(logits, top_logprobs);
+    backend_.read_greedy(picks);
+    backend_.begin_graph(key);
+    try {
+      logits = run_step(batch);
+      backend_.enqueue_greedy(logits, top_logprobs);
+      backend_.end_graph();
+    } catch (...) {
+      backend_.cancel_graph();
+      throw;
+    }
+    return;
+  }
+
+  auto batch = backend_.upload_batch(step);
+  TensorView logits = run_step(*batch);
+  if (rows == 0) return;
+  if (device_pick) {
+    backend_.enqueue_greedy(logits, top_logprobs);
+    backend_.read_greedy(picks);
+    return;
+  }
+  const auto vocab = static_cast<size_t>(config_.vocab_size);
+  std::vector<float> host(static_cast<size_t>(rows) * vocab);
+  backend_.to_host_f32(logits, host.data());
+  for (int r = 0; r < rows; ++r) {
+    const std::span<const float> row(host.data() + static_cast<size_t>(r) * vocab, vocab);
+    const int id = argmax_logit(row);
+    const TokenLogprobs lp = compute_logprobs(row, id, top_logprobs);
+    GreedyPick& p = picks[static_cast<size_t>(r)];
+    p.id = id;
+    p.logprob = lp.logprob;
+    p.top = lp.top;
+  }
+}
+
+TensorView Qwen3Model::run_step(const DeviceBatch& batch) {
+  const StepBatch& b = batch.host();
   const int n = b.num_tokens();
   const int rows = static_cast<int>(b.logits_rows.size());
-  HEARTH_CHECK(n > 0, "empty step");
-  ensure_capacity(n, std::max(rows, 1));
   const ModelConfig& c = config_;
   const float eps = c.rms_norm_eps;
   const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
@@ -75,25 +159,29 @@ void Qwen3Model::forward(const DeviceBatch& batch, float* logits) {
     } else {
       backend_.add_rms_norm(residual, proj, w.input_layernorm, eps, hidden);
     }
-    backend_.linear(hidden, w.q_proj, q);
-    backend_.linear(hidden, w.k_proj, k);
-    backend_.linear(hidden, w.v_proj, v);
+    {
+      const Weight* ws[] = {&w.q_proj, &w.k_proj, &w.v_proj};
+      const TensorView outs[] = {q, k, v};
+      backend_.linear_multi(hidden, ws, outs);
+    }
     backend_.qk_norm_rope(q_heads, k_heads, w.q_norm, w.k_norm, eps, rope_, batch);
     backend_.attention(l, q_heads, k_heads, v_heads, scale, batch, attn);
     backend_.linear(attn, w.o_proj, proj);
     backend_.add_rms_norm(residual, proj, w.post_attention_layernorm, eps, hidden);
-    backend_.linear(hidden, w.gate_proj, gate);
-    backend_.linear(hidden, w.up_proj, up);
-    backend_.swiglu(gate, up, act);
-    backend_.linear(act, w.down_proj, proj);
+    {
+      const Weight* ws[] = {&w.gate_proj, &w.up_proj};
+      const TensorView outs[] = {gate, up};
+      backend_.linear_multi(hidden, ws, outs);
+    }
+    backend_.swiglu_linear(gate, up, w.down_proj, act, proj);
   }
   backend_.add_rms_norm(residual, proj, weights_.norm, eps, hidden);
-  if (rows == 0) return;
+  if (rows == 0) return {};
   TensorView sel = rows_.rows(0, rows);
   TensorView out = logits_.rows(0, rows);
   backend_.gather_rows(hidden, batch, sel);
   backend_.linear(sel, weights_.lm_head, out);
-  backend_.to_host_f32(out, logits);
+  return out;
 }
 
 }  // namespace hearth

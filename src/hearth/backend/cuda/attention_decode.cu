@@ -46,6 +46,8 @@ __global__ void __launch_bounds__(kThreads)
   __shared__ float s_m[kWarps][GMAX], s_l[kWarps][GMAX];
   __shared__ float s_acc[kWarps][GMAX][kDecodeMaxHeadDim];
 
+  pdl_wait();
+  pdl_trigger();
   const int t = blockIdx.x, kvh = blockIdx.y, split = blockIdx.z;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int li = lane % LANES, gi = lane / LANES;
@@ -55,6 +57,11 @@ __global__ void __launch_bounds__(kThreads)
   const int q_begin = p.query_start[seq];
   const int q_len = p.query_start[seq + 1] - q_begin;
   const int limit = p.context_lens[seq] - q_len + (t - q_begin) + 1;  // visible positions
+  if (split_size <= 0) {
+    // Sized on the device from this sequence's context (graph replays): a multiple of 64.
+    split_size = (p.context_lens[seq] + num_splits - 1) / num_splits;
+    split_size = (split_size + 63) / 64 * 64;
+  }
   const int start = split * split_size;
   const int end = min(limit, start + split_size);
   const bool active = li * 8 < D;  // lanes past head_dim/8 idle (non-power-of-2 dims)
@@ -209,6 +216,8 @@ __global__ void __launch_bounds__(kThreads)
     combine_splits_kernel(const float* __restrict__ partial_out,
                           const float* __restrict__ partial_lse, int num_splits, int head_dim,
                           bf16* __restrict__ out) {
+  pdl_wait();
+  pdl_trigger();
   const int64_t row = blockIdx.x;
   const float* lse = partial_lse + row * num_splits;
   float mx = -INFINITY;
@@ -231,9 +240,8 @@ cudaError_t launch_for(const AttentionParams& p, int num_splits, int split_size,
                        float* partial_out, float* partial_lse, cudaStream_t stream) {
   const dim3 grid(static_cast<unsigned>(p.tokens), static_cast<unsigned>(p.kv_heads),
                   static_cast<unsigned>(num_splits));
-  decode_attention_kernel<LANES, GMAX>
-      <<<grid, kThreads, 0, stream>>>(p, num_splits, split_size, partial_out, partial_lse);
-  return cudaGetLastError();
+  return launch_pdl(decode_attention_kernel<LANES, GMAX>, grid, dim3(kThreads), 0, stream, p,
+                    num_splits, split_size, partial_out, partial_lse);
 }
 
 template <int LANES>
@@ -265,9 +273,10 @@ cudaError_t launch_decode_attention(const AttentionParams& p, int num_splits, in
     e = launch_lanes<32>(p, num_splits, split_size, partial_out, partial_lse, stream);
   if (e != cudaSuccess || num_splits == 1) return e;
   const int64_t rows = static_cast<int64_t>(p.tokens) * p.heads;
-  combine_splits_kernel<<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(
-      partial_out, partial_lse, num_splits, p.head_dim, static_cast<bf16*>(p.out));
-  return cudaGetLastError();
+  return launch_pdl(combine_splits_kernel, dim3(static_cast<unsigned>(rows)), dim3(kThreads), 0,
+                    stream, static_cast<const float*>(partial_out),
+                    static_cast<const float*>(partial_lse), num_splits, p.head_dim,
+                    static_cast<bf16*>(p.out));
 }
 
 }  // namespace hearth::cuda

@@ -1,16 +1,22 @@
-// Causal prefill attention over the paged KV cache, FlashAttention-2 style.
+// Causal prefill attention over the paged KV cache, FlashAttention-2 style: the kernel for
+// Ada and Ampere (mma.sync), and the dispatcher that picks the Hopper kernel
+// (attention_prefill_sm90.cu, wgmma) where it was compiled in and runs.
 //
-// One CTA = 64 query rows of one sequence x one query head; 4 warps, 16 rows each. The Q
-// tile stays in registers (as mma A fragments) for the whole KV loop; K/V tiles of 64
-// positions are gathered through the block table with cp.async into a double buffer, so
-// the next tile's loads overlap this tile's math. S = Q K^T and O += P V run on the bf16
-// tensor cores (mma.sync m16n8k16, fp32 accumulators); the softmax is online, in the log2
-// domain, with P re-packed from the S accumulators straight into A fragments (the C layout
-// of two adjacent n8 tiles is the A layout of one k16 step).
+// One CTA = 64 query rows (half of a kPrefillTileRows = 128 tile) of one sequence x one
+// query head; 4 warps, 16 rows each. The Q tile stays in registers (as mma A fragments)
+// for the whole KV loop; K/V tiles of 64 positions are gathered through the block table
+// with cp.async into a double buffer, so the next tile's loads overlap this tile's math.
+// S = Q K^T and O += P V run on the bf16 tensor cores (mma.sync m16n8k16, fp32
+// accumulators); the softmax is online, in the log2 domain (the scale folded into one
+// FFMA per score before ex2), with P re-packed from the S accumulators straight into A
+// fragments (the C layout of two adjacent n8 tiles is the A layout of one k16 step). The
+// causal mask is applied only to tiles that cross the diagonal.
 //
 // Rows and positions: a sequence with context length ctx and q_len new tokens has its new
 // token i at position ctx - q_len + i, which sees cache positions 0..that position.
 #include <cfloat>
+#include <cstdlib>
+#include <cstring>
 
 #include "hearth/backend/cuda/device_utils.cuh"
 #include "hearth/backend/cuda/kernels.h"
@@ -19,11 +25,13 @@ namespace hearth::cuda {
 
 namespace {
 
-constexpr int kBlockM = kPrefillTileRows;  // query rows per CTA
-constexpr int kBlockN = 64;                // cache positions per K/V tile
+constexpr int kBlockM = 64;  // query rows per CTA: half of a kPrefillTileRows tile
+constexpr int kHalves = kPrefillTileRows / kBlockM;
+constexpr int kBlockN = 64;  // cache positions per K/V tile
 constexpr int kWarps = 4;
 constexpr int kThreads = kWarps * 32;
 constexpr float kLog2e = 1.4426950408889634f;
+static_assert(kPrefillTileRows % kBlockM == 0, "a prefill tile is a whole number of CTAs");
 
 template <int D>
 struct Smem {
@@ -35,6 +43,12 @@ struct Smem {
   static constexpr int kQ = kBlockM * kStride;
   static constexpr size_t kBytes = static_cast<size_t>(kQ + 4 * kTile) * sizeof(bf16);
 };
+
+__device__ __forceinline__ float fast_exp2(float x) {  // inputs <= 0 or -inf; ex2(-inf) = 0
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
 
 template <int D>
 __global__ void __launch_bounds__(kThreads)
@@ -48,12 +62,18 @@ __global__ void __launch_bounds__(kThreads)
   bf16* s_v = s_k + 2 * S::kTile;  // [2][kBlockN][kStride]
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  const int seq = tiles[2 * blockIdx.x];
-  const int row0 = tiles[2 * blockIdx.x + 1];
-  const int h = blockIdx.y;
+  // Heads vary fastest, then the two halves of a tile: the CTAs of one tile (and the
+  // query heads sharing a K/V head) run together, so K/V tiles are read from L2 once per
+  // group, and the heaviest-first order of the tile list carries over to the launch order.
+  const int h = static_cast<int>(blockIdx.x) % p.heads;
+  const int half = static_cast<int>(blockIdx.x) / p.heads;
+  const int tile = half / kHalves;
+  const int seq = tiles[2 * tile];
+  const int row0 = tiles[2 * tile + 1] + (half % kHalves) * kBlockM;
   const int kvh = h / (p.heads / p.kv_heads);
   const int q_begin = p.query_start[seq];
   const int q_len = p.query_start[seq + 1] - q_begin;
+  if (row0 >= q_len) return;  // the second half of a sequence's last, short tile
   const int past = p.context_lens[seq] - q_len;  // cached positions before this step
   const int rows = min(kBlockM, q_len - row0);
   const int kv_end = past + row0 + rows;  // positions visible to the tile's last row
@@ -72,10 +92,10 @@ __global__ void __launch_bounds__(kThreads)
     const bool ok = r < rows;
     cp_async_16(s_q + r * kStride + col, ok ? q_g + r * q_stride + col : q_g, ok ? 16 : 0);
   }
-  auto load_kv = [&](int tile, int buf) {
+  auto load_kv = [&](int t, int buf) {
     bf16* dk = s_k + buf * S::kTile;
     bf16* dv = s_v + buf * S::kTile;
-    const int n0 = tile * kBlockN;
+    const int n0 = t * kBlockN;
     for (int c = tid; c < kBlockN * kChunks; c += kThreads) {
       const int r = c / kChunks, col = (c % kChunks) * 8;
       const int pos = n0 + r;
@@ -98,19 +118,24 @@ __global__ void __launch_bounds__(kThreads)
   const int r_lo = warp * 16 + g;  // this thread's accumulator rows: r_lo and r_lo + 8
   const int lim_lo = past + row0 + r_lo;  // last visible position of each row
   const int lim_hi = lim_lo + 8;
+  const int first_lim = past + row0;  // the CTA's first row: tiles past it need the mask
   const float scale_log2 = p.scale * kLog2e;
 
   uint32_t qf[D / 16][4];
   float o[D / 8][4];
 #pragma unroll
   for (int i = 0; i < D / 8; ++i) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.0f;
+  // Running maxima in raw-score units (the scale is applied inside the exponent).
   float m_lo = -INFINITY, m_hi = -INFINITY, l_lo = 0.0f, l_hi = 0.0f;
 
   for (int j = 0; j < n_tiles; ++j) {
+    // Tile j (and, at j = 0, Q) has landed for this thread; the barrier makes it so for
+    // all, and also means every warp is done with tile j - 1, whose buffer the prefetch of
+    // tile j + 1 below overwrites.
+    cp_async_wait<0>();
+    __syncthreads();
     if (j + 1 < n_tiles) load_kv(j + 1, (j + 1) & 1);
     cp_async_commit();
-    cp_async_wait<1>();  // everything but the newest group: tile j (and Q) has landed
-    __syncthreads();
     if (j == 0) {
 #pragma unroll
       for (int kk = 0; kk < D / 16; ++kk)
@@ -137,22 +162,25 @@ __global__ void __launch_bounds__(kThreads)
       }
     }
 
-    // Causal mask, scale into the log2 domain, row max over the quad that shares a row.
+    // Causal mask (only where the tile reaches past the first row's last position: the
+    // diagonal tiles and the zero-filled tail), then the row max over the quad that
+    // shares a row.
     const int n0 = j * kBlockN;
+    if (n0 + kBlockN - 1 > first_lim) {
+#pragma unroll
+      for (int nt = 0; nt < kBlockN / 8; ++nt) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int col = n0 + nt * 8 + 2 * tq + (e & 1);
+          if (col > (e < 2 ? lim_lo : lim_hi)) sc[nt][e] = -INFINITY;
+        }
+      }
+    }
     float mx_lo = -INFINITY, mx_hi = -INFINITY;
 #pragma unroll
     for (int nt = 0; nt < kBlockN / 8; ++nt) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int col = n0 + nt * 8 + 2 * tq + (e & 1);
-        const int lim = e < 2 ? lim_lo : lim_hi;
-        const float v = col <= lim ? sc[nt][e] * scale_log2 : -INFINITY;
-        sc[nt][e] = v;
-        if (e < 2)
-          mx_lo = fmaxf(mx_lo, v);
-        else
-          mx_hi = fmaxf(mx_hi, v);
-      }
+      mx_lo = fmaxf(mx_lo, fmaxf(sc[nt][0], sc[nt][1]));
+      mx_hi = fmaxf(mx_hi, fmaxf(sc[nt][2], sc[nt][3]));
     }
     mx_lo = fmaxf(mx_lo, __shfl_xor_sync(0xffffffffu, mx_lo, 1));
     mx_lo = fmaxf(mx_lo, __shfl_xor_sync(0xffffffffu, mx_lo, 2));
@@ -161,18 +189,19 @@ __global__ void __launch_bounds__(kThreads)
     const float new_lo = fmaxf(m_lo, mx_lo), new_hi = fmaxf(m_hi, mx_hi);
     // Position 0 is visible to every row, so the first tile makes every max finite; the
     // guard only keeps -inf - -inf (NaN) out of exp2 should that ever change.
-    const float base_lo = new_lo == -INFINITY ? 0.0f : new_lo;
-    const float base_hi = new_hi == -INFINITY ? 0.0f : new_hi;
-    const float corr_lo = exp2f(m_lo - base_lo), corr_hi = exp2f(m_hi - base_hi);
+    const float base_lo = (new_lo == -INFINITY ? 0.0f : new_lo) * scale_log2;
+    const float base_hi = (new_hi == -INFINITY ? 0.0f : new_hi) * scale_log2;
+    const float corr_lo = fast_exp2(fmaf(m_lo, scale_log2, -base_lo));
+    const float corr_hi = fast_exp2(fmaf(m_hi, scale_log2, -base_hi));
     m_lo = new_lo;
     m_hi = new_hi;
     float sum_lo = 0.0f, sum_hi = 0.0f;
 #pragma unroll
     for (int nt = 0; nt < kBlockN / 8; ++nt) {
-      sc[nt][0] = exp2f(sc[nt][0] - base_lo);
-      sc[nt][1] = exp2f(sc[nt][1] - base_lo);
-      sc[nt][2] = exp2f(sc[nt][2] - base_hi);
-      sc[nt][3] = exp2f(sc[nt][3] - base_hi);
+      sc[nt][0] = fast_exp2(fmaf(sc[nt][0], scale_log2, -base_lo));
+      sc[nt][1] = fast_exp2(fmaf(sc[nt][1], scale_log2, -base_lo));
+      sc[nt][2] = fast_exp2(fmaf(sc[nt][2], scale_log2, -base_hi));
+      sc[nt][3] = fast_exp2(fmaf(sc[nt][3], scale_log2, -base_hi));
       sum_lo += sc[nt][0] + sc[nt][1];
       sum_hi += sc[nt][2] + sc[nt][3];
     }
@@ -205,7 +234,6 @@ __global__ void __launch_bounds__(kThreads)
         mma_bf16_16816(o[2 * dp + 1], a, b[2], b[3]);
       }
     }
-    __syncthreads();  // all warps are done with buffer j&1 before tile j+2 is loaded into it
   }
 
   l_lo += __shfl_xor_sync(0xffffffffu, l_lo, 1);
@@ -241,18 +269,45 @@ cudaError_t launch_for(const AttentionParams& p, const int32_t* tiles, int num_t
                                                static_cast<int>(kBytes));
     if (e != cudaSuccess) return e;
   }
-  const dim3 grid(static_cast<unsigned>(num_tiles), static_cast<unsigned>(p.heads));
+  const unsigned grid = static_cast<unsigned>(num_tiles) * kHalves * static_cast<unsigned>(p.heads);
   prefill_attention_kernel<D><<<grid, kThreads, kBytes, stream>>>(p, tiles);
   return cudaGetLastError();
+}
+
+// HEARTH_PREFILL_KERNEL=fa2|sm90|auto (default auto): which kernel prefill uses where both
+// run. Read at every launch (a getenv is far cheaper than the kernel) so that tests and
+// benchmarks can compare the two in one process.
+PrefillKernel requested_kernel() {
+  const char* v = std::getenv("HEARTH_PREFILL_KERNEL");
+  if (v == nullptr || std::strcmp(v, "auto") == 0 || *v == '\0') return PrefillKernel::Auto;
+  if (std::strcmp(v, "fa2") == 0) return PrefillKernel::Fa2;
+  if (std::strcmp(v, "sm90") == 0) return PrefillKernel::Sm90;
+  return PrefillKernel::Auto;  // unknown values: the default
 }
 
 }  // namespace
 
 bool prefill_supports_head_dim(int head_dim) { return head_dim == 64 || head_dim == 128; }
 
+PrefillKernel prefill_kernel_for(int head_dim) {
+  const PrefillKernel want = requested_kernel();
+  if (want == PrefillKernel::Fa2) return PrefillKernel::Fa2;
+  return prefill_sm90_available(head_dim) ? PrefillKernel::Sm90 : PrefillKernel::Fa2;
+}
+
+const char* prefill_kernel_name(PrefillKernel k) {
+  switch (k) {
+    case PrefillKernel::Fa2: return "fa2";
+    case PrefillKernel::Sm90: return "sm90";
+    default: return "auto";
+  }
+}
+
 cudaError_t launch_prefill_attention(const AttentionParams& p, const int32_t* tiles,
                                      int num_tiles, cudaStream_t stream) {
   if (num_tiles <= 0) return cudaGetLastError();
+  if (prefill_kernel_for(p.head_dim) == PrefillKernel::Sm90)
+    return launch_prefill_attention_sm90(p, tiles, num_tiles, stream);
   switch (p.head_dim) {
     case 64: return launch_for<64>(p, tiles, num_tiles, stream);
     case 128: return launch_for<128>(p, tiles, num_tiles, stream);

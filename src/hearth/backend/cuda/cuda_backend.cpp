@@ -37,6 +37,14 @@ CudaBackend::CudaBackend(const CudaBackendOptions& options)
     fail("CUDA device {} ({}) has compute capability {}.{}; hearth needs 8.0 or newer (bf16 "
          "tensor cores)", device_, prop.name, prop.major, prop.minor);
   multiprocessors_ = prop.multiProcessorCount;
+  // Programmatic dependent launch needs sm_90; HEARTH_CUDA_PDL=0 turns it off (A/B timing).
+  const char* pdl = std::getenv("HEARTH_CUDA_PDL");
+  set_programmatic_launch(prop.major >= 9 && (pdl == nullptr || std::strcmp(pdl, "0") != 0));
+  const char* gemv = std::getenv("HEARTH_CUDA_GEMV");
+  HEARTH_CHECK(options.gemv_max_rows >= 0 && options.gemv_max_rows <= kGemvMaxM,
+               "gemv_max_rows {} outside [0, {}]", options.gemv_max_rows, kGemvMaxM);
+  gemv_max_rows_ = (gemv != nullptr && std::strcmp(gemv, "0") == 0) ? 0 : options.gemv_max_rows;
+  fuse_swiglu_ = options.fuse_swiglu || env_flag("HEARTH_CUDA_FUSE_SWIGLU");
   size_t free_bytes = 0, total_bytes = 0;
   HEARTH_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
   size_t budget = options.memory_budget_bytes == 0 ? free_bytes : options.memory_budget_bytes;
@@ -47,15 +55,26 @@ CudaBackend::CudaBackend(const CudaBackendOptions& options)
   memory_ = std::make_unique<DeviceMemory>(budget);
   HEARTH_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
   HEARTH_CUDA_CHECK(cudaEventCreateWithFlags(&upload_done_, cudaEventDisableTiming));
+  HEARTH_CUDA_CHECK(cudaEventCreateWithFlags(&greedy_done_, cudaEventDisableTiming));
   gemm_ = std::make_unique<Gemm>(*memory_, stream_);
 }
 
 CudaBackend::~CudaBackend() {
   // Errors are ignored here: a destructor must not throw, and the device is being let go.
+  if (capturing_) {
+    cudaGraph_t g = nullptr;
+    cudaStreamEndCapture(stream_, &g);
+    if (g != nullptr) cudaGraphDestroy(g);
+  }
   if (stream_ != nullptr) cudaStreamSynchronize(stream_);
+  for (auto& [key, exec] : graphs_) cudaGraphExecDestroy(exec);
+  graphs_.clear();
+  fixed_batches_.clear();
   gemm_.reset();
   if (pinned_ != nullptr) cudaFreeHost(pinned_);
+  if (greedy_host_ != nullptr) cudaFreeHost(greedy_host_);
   if (upload_done_ != nullptr) cudaEventDestroy(upload_done_);
+  if (greedy_done_ != nullptr) cudaEventDestroy(greedy_done_);
   memory_.reset();  // frees weights, KV cache, scratch and every live tensor
   if (stream_ != nullptr) cudaStreamDestroy(stream_);
 }
@@ -81,6 +100,10 @@ void CudaBackend::free(TensorView& t) {
 
 void* CudaBackend::scratch(size_t bytes) {
   if (bytes <= scratch_bytes_) return scratch_;
+  // Recorded graphs hold the old address. A recording sizes the scratch in its eager run
+  // first, so growth during one is a bug.
+  HEARTH_CHECK(!capturing_, "attention scratch grew while a step graph was being recorded");
+  drop_graphs();
   if (scratch_ != nullptr) memory_->release(scratch_);  // stream-ordered reuse is safe
   scratch_ = nullptr;
   scratch_bytes_ = 0;
@@ -183,6 +206,9 @@ void CudaBackend::init_kv_cache(const KvCacheSpec& spec) {
   HEARTH_CHECK(static_cast<int64_t>(spec.num_blocks) * spec.block_size < (1ll << 31),
                "KV cache of {} blocks x {} slots exceeds the int32 slot range", spec.num_blocks,
                spec.block_size);
+  HEARTH_CHECK(!capturing_, "init_kv_cache while a step graph is being recorded");
+  drop_graphs();
+  fixed_batches_.clear();
   if (kv_base_ != nullptr) {
     memory_->release(kv_base_);
     kv_base_ = nullptr;
@@ -196,7 +222,8 @@ void CudaBackend::init_kv_cache(const KvCacheSpec& spec) {
 
 // ---- batches ----
 
-std::unique_ptr<DeviceBatch> CudaBackend::upload_batch(const StepBatch& b) {
+void CudaBackend::pack_batch(const StepBatch& b, CudaDeviceBatch& db,
+                             std::vector<int32_t>& packed, std::vector<size_t>& offsets) {
   const int tokens = b.num_tokens();
   const int seqs = b.num_seqs();
   HEARTH_CHECK(static_cast<int>(b.positions.size()) == tokens &&
@@ -214,10 +241,11 @@ std::unique_ptr<DeviceBatch> CudaBackend::upload_batch(const StepBatch& b) {
   for (int32_t r : b.logits_rows)
     HEARTH_CHECK(r >= 0 && r < tokens, "step batch: logits row {} outside [0, {})", r, tokens);
 
-  auto db = std::make_unique<CudaDeviceBatch>(b, *memory_);
   std::vector<int32_t> token_seq(tokens);
   std::vector<std::pair<int, int>> tiles;  // (sequence, first row)
   std::vector<int> tile_work;              // cache positions the tile reads
+  db.max_q_len = 0;
+  db.max_context = 0;
   for (int s = 0; s < seqs; ++s) {
     const int begin = b.query_start[s], end = b.query_start[s + 1];
     HEARTH_CHECK(begin <= end, "step batch: query_start decreases at sequence {}", s);
@@ -229,8 +257,8 @@ std::unique_ptr<DeviceBatch> CudaBackend::upload_batch(const StepBatch& b) {
       tiles.emplace_back(s, row);
       tile_work.push_back(b.context_lens[s] - q_len + std::min(row + kPrefillTileRows, q_len));
     }
-    db->max_q_len = std::max(db->max_q_len, q_len);
-    db->max_context = std::max(db->max_context, b.context_lens[s]);
+    db.max_q_len = std::max(db.max_q_len, q_len);
+    db.max_context = std::max(db.max_context, b.context_lens[s]);
   }
   // Heaviest tiles first: the long causal rows start early and the short ones fill the
   // tail of the grid.
@@ -238,13 +266,13 @@ std::unique_ptr<DeviceBatch> CudaBackend::upload_batch(const StepBatch& b) {
   for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int>(i);
   std::stable_sort(order.begin(), order.end(),
                    [&](int a, int c) { return tile_work[a] > tile_work[c]; });
-  db->num_prefill_tiles = static_cast<int>(tiles.size());
+  db.num_prefill_tiles = static_cast<int>(tiles.size());
 
-  // One packed int32 buffer; the pointers below index into it.
-  std::vector<int32_t> packed;
+  // One packed int32 buffer; the pointers index into it.
+  packed.clear();
+  offsets.clear();
   packed.reserve(4 * static_cast<size_t>(tokens) + 2 * seqs + 1 + b.block_tables.size() +
                  b.logits_rows.size() + 2 * tiles.size());
-  std::vector<size_t> offsets;
   auto append = [&](const std::vector<int32_t>& v) {
     offsets.push_back(packed.size());
     packed.insert(packed.end(), v.begin(), v.end());
@@ -262,9 +290,11 @@ std::unique_ptr<DeviceBatch> CudaBackend::upload_batch(const StepBatch& b) {
     packed.push_back(tiles[i].first);
     packed.push_back(tiles[i].second);
   }
-  const size_t bytes = std::max<size_t>(packed.size(), 1) * sizeof(int32_t);
-  db->buffer = static_cast<int32_t*>(memory_->allocate(bytes, "a step batch"));
+}
 
+void CudaBackend::copy_packed(CudaDeviceBatch& db, const std::vector<int32_t>& packed,
+                              const std::vector<size_t>& offsets) {
+  const size_t bytes = std::max<size_t>(packed.size(), 1) * sizeof(int32_t);
   // The previous upload must have left the staging buffer before it is overwritten.
   HEARTH_CUDA_CHECK(cudaEventSynchronize(upload_done_));
   if (pinned_bytes_ < bytes) {
@@ -276,20 +306,31 @@ std::unique_ptr<DeviceBatch> CudaBackend::upload_batch(const StepBatch& b) {
     pinned_bytes_ = grow;
   }
   std::memcpy(pinned_, packed.data(), packed.size() * sizeof(int32_t));
-  HEARTH_CUDA_CHECK(cudaMemcpyAsync(db->buffer, pinned_, packed.size() * sizeof(int32_t),
+  HEARTH_CUDA_CHECK(cudaMemcpyAsync(db.buffer, pinned_, packed.size() * sizeof(int32_t),
                                     cudaMemcpyHostToDevice, stream_));
   HEARTH_CUDA_CHECK(cudaEventRecord(upload_done_, stream_));
 
-  const int32_t* base = db->buffer;
-  db->token_ids = base + offsets[0];
-  db->positions = base + offsets[1];
-  db->slot_mapping = base + offsets[2];
-  db->query_start = base + offsets[3];
-  db->context_lens = base + offsets[4];
-  db->block_tables = base + offsets[5];
-  db->logits_rows = base + offsets[6];
-  db->token_seq = base + offsets[7];
-  db->prefill_tiles = base + offsets[8];
+  const int32_t* base = db.buffer;
+  db.token_ids = base + offsets[0];
+  db.positions = base + offsets[1];
+  db.slot_mapping = base + offsets[2];
+  db.query_start = base + offsets[3];
+  db.context_lens = base + offsets[4];
+  db.block_tables = base + offsets[5];
+  db.logits_rows = base + offsets[6];
+  db.token_seq = base + offsets[7];
+  db.prefill_tiles = base + offsets[8];
+}
+
+std::unique_ptr<DeviceBatch> CudaBackend::upload_batch(const StepBatch& b) {
+  HEARTH_CHECK(!capturing_, "upload_batch while a step graph is being recorded");
+  auto db = std::make_unique<CudaDeviceBatch>(b, *memory_);
+  std::vector<int32_t> packed;
+  std::vector<size_t> offsets;
+  pack_batch(b, *db, packed, offsets);
+  const size_t bytes = std::max<size_t>(packed.size(), 1) * sizeof(int32_t);
+  db->buffer = static_cast<int32_t*>(memory_->allocate(bytes, "a step batch"));
+  copy_packed(*db, packed, offsets);
   op_done("upload_batch");
   return db;
 }

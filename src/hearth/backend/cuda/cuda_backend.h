@@ -19,6 +19,13 @@ struct CudaBackendOptions {
   // Synchronize and check after every op, so that an asynchronous fault is reported by the
   // op that caused it (slow; also on with the environment variable HEARTH_CUDA_SYNC=1).
   bool debug_sync = false;
+  // linear with up to this many rows takes hearth's GEMV instead of cuBLASLt (at most 8).
+  // 1: measured fastest on the H200 (backend/cuda/NOTES.md); tests raise it to cover the
+  // kernel's multi-row path. HEARTH_CUDA_GEMV=0 turns the GEMV off.
+  int gemv_max_rows = 1;
+  // SwiGLU inside the down projection's input read (swiglu_linear). Off: slower on the
+  // H200 (NOTES.md). HEARTH_CUDA_FUSE_SWIGLU=1 turns it on too.
+  bool fuse_swiglu = false;
 };
 
 struct CudaDeviceInfo {

@@ -96,18 +96,83 @@ void CudaBackend::add_rms_norm(TensorView residual, TensorView x, const Weight& 
   op_done("add_rms_norm");
 }
 
-void CudaBackend::linear(TensorView x, const Weight& w, TensorView out) {
+namespace {
+
+// linear's checks; returns the token count.
+int64_t check_linear(const TensorView& x, const Weight& w, const TensorView& out) {
   check_weight(w, 2);
   check_bf16(x, "linear input");
-  check_bf16(out, "linear output");
+  HEARTH_CHECK(out.data != nullptr, "linear output has no data");
+  HEARTH_CHECK(out.dtype == DType::BF16 || out.dtype == DType::F32, "linear output must be BF16 "
+               "or F32 on the CUDA backend, got {}", dtype_name(out.dtype));
   const int64_t n_out = w.t.shape[0], n_in = w.t.shape[1];
   const int64_t tokens = rows_of(x, n_in, "linear input");
   HEARTH_CHECK(out.numel() == tokens * n_out && rows_of(out, n_out, "linear output") == tokens,
                "linear '{}' [{}, {}]: output {} for input {}", w.name, n_out, n_in,
                out.shape.str(), x.shape.str());
   HEARTH_CHECK(out.data != x.data, "linear output must not alias its input");
-  gemm_->bf16_xwt(x.data, w.t.data, out.data, tokens, n_out, n_in);
+  return tokens;
+}
+
+}  // namespace
+
+bool CudaBackend::gemv_eligible(const TensorView& x, const Weight& w, int64_t tokens) const {
+  // Rows routed (gemv_max_rows_, default 1): measured on the H200 (NOTES.md), at m = 1 the
+  // GEMV reads at 67-102 % of copy (cuBLASLt 76-81 % on the large matrices); at m = 2..4 it
+  // falls to 39-71 % while cuBLASLt at m = 8 reaches 59-98 %.
+  return tokens >= 1 && tokens <= gemv_max_rows_ && w.t.shape[1] % 8 == 0 && aligned16(x.data) &&
+         aligned16(w.t.data);
+}
+
+void CudaBackend::linear(TensorView x, const Weight& w, TensorView out) {
+  const int64_t tokens = check_linear(x, w, out);
+  const int64_t n_out = w.t.shape[0], n_in = w.t.shape[1];
+  if (gemv_eligible(x, w, tokens)) {
+    // Decode: a stream over the weights, where cuBLASLt reached 76-81 % of the copy
+    // bandwidth on the H200 and this kernel aims past 90 %.
+    GemvParams p{};
+    p.x = x.data;
+    p.m = static_cast<int>(tokens);
+    p.k = n_in;
+    p.out_f32 = out.dtype == DType::F32;
+    p.num_segments = 1;
+    p.seg[0] = GemvSegment{w.t.data, out.data, n_out};
+    HEARTH_CUDA_CHECK(launch_gemv(p, stream_));
+  } else {
+    gemm_->bf16_xwt(x.data, w.t.data, out.data, tokens, n_out, n_in, out.dtype == DType::F32);
+  }
   op_done("linear");
+}
+
+void CudaBackend::linear_multi(TensorView x, std::span<const Weight* const> ws,
+                               std::span<const TensorView> outs) {
+  HEARTH_CHECK(ws.size() == outs.size(), "linear_multi: {} weights for {} outputs", ws.size(),
+               outs.size());
+  if (ws.empty()) return;
+  int64_t tokens = -1;
+  bool one_pass = ws.size() <= static_cast<size_t>(kGemvMaxSegments);
+  for (size_t i = 0; i < ws.size(); ++i) {
+    const int64_t t = check_linear(x, *ws[i], outs[i]);
+    tokens = t;
+    one_pass = one_pass && gemv_eligible(x, *ws[i], t) &&
+               ws[i]->t.shape[1] == ws[0]->t.shape[1] && outs[i].dtype == outs[0].dtype;
+    for (size_t j = 0; j < i; ++j)
+      HEARTH_CHECK(outs[i].data != outs[j].data, "linear_multi outputs {} and {} alias", j, i);
+  }
+  if (!one_pass) {
+    for (size_t i = 0; i < ws.size(); ++i) linear(x, *ws[i], outs[i]);
+    return;
+  }
+  GemvParams p{};
+  p.x = x.data;
+  p.m = static_cast<int>(tokens);
+  p.k = ws[0]->t.shape[1];
+  p.out_f32 = outs[0].dtype == DType::F32;
+  p.num_segments = static_cast<int>(ws.size());
+  for (size_t i = 0; i < ws.size(); ++i)
+    p.seg[i] = GemvSegment{ws[i]->t.data, outs[i].data, ws[i]->t.shape[0]};
+  HEARTH_CUDA_CHECK(launch_gemv(p, stream_));
+  op_done("linear_multi");
 }
 
 void CudaBackend::qk_norm_rope(TensorView q, TensorView k, const Weight& q_norm,
@@ -234,19 +299,20 @@ void CudaBackend::attention(int layer, TensorView q, TensorView k, TensorView v,
     const int max_context = std::max(db.max_context, 1);
     int splits = 1;
     int split_size = max_context;
-    if (db.max_q_len == 1) {
-      const int64_t ctas = static_cast<int64_t>(tokens) * kv_heads;
-      const auto want = static_cast<int>(
-          std::min<int64_t>(kMaxSplits, (int64_t{kCtasPerSm} * multiprocessors_ + ctas - 1) / ctas));
-      const int by_length = (max_context + kMinSplit - 1) / kMinSplit;
-      splits = std::clamp(std::min(want, by_length), 1, kMaxSplits);
+    if (db.fixed) {
+      // A recorded step: the context grows between replays, so the kernel sizes each
+      // sequence's splits itself (split_size 0) over a count fixed for the recording.
+      splits = db.graph_splits;
+      split_size = 0;
+    } else if (db.max_q_len == 1) {
+      splits = decode_splits(tokens, max_context);
       split_size = (max_context + splits - 1) / splits;
       split_size = (split_size + kSplitRound - 1) / kSplitRound * kSplitRound;
       splits = (max_context + split_size - 1) / split_size;
     }
     float* partial_out = nullptr;
     float* partial_lse = nullptr;
-    if (splits > 1) {
+    if (splits > 1 || db.fixed) {
       const size_t rows = static_cast<size_t>(tokens) * heads * splits;
       auto* base = static_cast<float*>(scratch(rows * (head_dim + 1) * sizeof(float)));
       partial_out = base;
@@ -256,6 +322,38 @@ void CudaBackend::attention(int layer, TensorView q, TensorView k, TensorView v,
         launch_decode_attention(p, splits, split_size, partial_out, partial_lse, stream_));
   }
   op_done("attention");
+}
+
+int CudaBackend::decode_splits(int tokens, int max_context) const {
+  const int64_t ctas = static_cast<int64_t>(std::max(tokens, 1)) * kv_spec_.num_kv_heads;
+  const auto want = static_cast<int>(
+      std::min<int64_t>(kMaxSplits, (int64_t{kCtasPerSm} * multiprocessors_ + ctas - 1) / ctas));
+  const int by_length = (std::max(max_context, 1) + kMinSplit - 1) / kMinSplit;
+  return std::clamp(std::min(want, by_length), 1, kMaxSplits);
+}
+
+void CudaBackend::swiglu_linear(TensorView gate, TensorView up, const Weight& w, TensorView act,
+                                TensorView out) {
+  check_bf16(gate, "swiglu gate");
+  check_bf16(up, "swiglu up");
+  HEARTH_CHECK(gate.numel() == up.numel() && gate.shape == up.shape,
+               "swiglu_linear shapes: gate {}, up {}", gate.shape.str(), up.shape.str());
+  const int64_t tokens = check_linear(gate, w, out);
+  if (!fuse_swiglu_ || !gemv_eligible(gate, w, tokens) || !aligned16(up.data)) {
+    Backend::swiglu_linear(gate, up, w, act, out);
+    return;
+  }
+  HEARTH_CHECK(out.data != up.data, "swiglu_linear output must not alias its input");
+  GemvParams p{};
+  p.x = gate.data;
+  p.x_up = up.data;
+  p.m = static_cast<int>(tokens);
+  p.k = w.t.shape[1];
+  p.out_f32 = out.dtype == DType::F32;
+  p.num_segments = 1;
+  p.seg[0] = GemvSegment{w.t.data, out.data, w.t.shape[0]};
+  HEARTH_CUDA_CHECK(launch_gemv(p, stream_));
+  op_done("swiglu_linear");
 }
 
 void CudaBackend::swiglu(TensorView gate, TensorView up, TensorView out) {

@@ -7,6 +7,9 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <utility>
+
+#include "hearth/backend/cuda/kernels.h"
 
 namespace hearth::cuda {
 
@@ -106,5 +109,53 @@ inline unsigned grid_for(int64_t n, int threads, int64_t max_blocks = 65535LL * 
 }
 
 inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
+
+// ---- programmatic dependent launch (sm_90) ----
+// A kernel launched with launch_pdl() may start while the kernel before it on the stream
+// still runs. pdl_wait() blocks until that kernel has finished and its writes are visible;
+// every such kernel calls it on every path before touching memory another kernel writes
+// (and before it exits: the chain of waits is what orders a kernel after the ones two or
+// more launches back). pdl_trigger() lets the next kernel launch now. Work that reads only
+// memory no kernel of the step writes (weights) may run before pdl_wait(): that is how
+// the GEMV streams its first weights while the small kernel before it finishes.
+__device__ __forceinline__ void pdl_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;\n" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void pdl_trigger() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+#endif
+}
+
+// A kernel launch with the programmatic-serialization attribute when the backend enabled
+// it (set_programmatic_launch), a plain stream-ordered launch otherwise.
+template <typename... Expected, typename... Actual>
+cudaError_t launch_pdl(void (*kernel)(Expected...), dim3 grid, dim3 block, size_t smem,
+                       cudaStream_t stream, Actual&&... args) {
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = grid;
+  cfg.blockDim = block;
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = stream;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = programmatic_launch() ? 1 : 0;
+  const cudaError_t e = cudaLaunchKernelEx(&cfg, kernel, std::forward<Actual>(args)...);
+  return e != cudaSuccess ? e : cudaGetLastError();
+}
+
+// A 16-byte load of data read once (weights): no L1 allocation, so it does not evict the
+// activations that every warp of the block re-reads.
+__device__ __forceinline__ uint4 ld_stream16(const void* p) {
+  uint4 v;
+  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+               : "l"(p));
+  return v;
+}
 
 }  // namespace hearth::cuda

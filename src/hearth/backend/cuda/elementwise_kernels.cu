@@ -1,6 +1,8 @@
 // Memory-bound element and row kernels: row gather (embedding, gather_rows), SwiGLU, dtype
 // conversions and the paged KV-cache write. Each has a 16-byte vector path (8 bf16 per
 // access) taken when sizes and pointers allow, and a scalar path for everything else.
+#include <atomic>
+
 #include "hearth/backend/cuda/device_utils.cuh"
 #include "hearth/backend/cuda/kernels.h"
 
@@ -8,12 +10,16 @@ namespace hearth::cuda {
 
 namespace {
 
+std::atomic<bool> g_programmatic_launch{false};
+
 constexpr int kThreads = 256;
 
 // One block per output row (grid-strided over rows).
 template <bool kVec>
 __global__ void copy_rows_kernel(const bf16* __restrict__ src, const int32_t* __restrict__ rows,
                                  int num_rows, int64_t cols, bf16* __restrict__ out) {
+  pdl_wait();
+  pdl_trigger();
   for (int r = blockIdx.x; r < num_rows; r += gridDim.x) {
     const bf16* s = src + static_cast<int64_t>(rows[r]) * cols;
     bf16* o = out + static_cast<int64_t>(r) * cols;
@@ -34,6 +40,8 @@ __device__ __forceinline__ float silu_mul(float g, float u) {
 template <bool kVec>
 __global__ void swiglu_kernel(const bf16* __restrict__ gate, const bf16* __restrict__ up,
                               int64_t n, bf16* __restrict__ out) {
+  pdl_wait();
+  pdl_trigger();
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   const int64_t start = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if constexpr (kVec) {
@@ -74,6 +82,8 @@ template <bool kVec>
 __global__ void kv_cache_write_kernel(const bf16* __restrict__ k, const bf16* __restrict__ v,
                                       const int32_t* __restrict__ slot_mapping, int row_elems,
                                       bf16* __restrict__ k_cache, bf16* __restrict__ v_cache) {
+  pdl_wait();
+  pdl_trigger();
   const int t = blockIdx.x;
   const int64_t slot = slot_mapping[t];
   if (slot < 0) return;  // padding token
@@ -96,6 +106,9 @@ __global__ void kv_cache_write_kernel(const bf16* __restrict__ k, const bf16* __
 
 }  // namespace
 
+void set_programmatic_launch(bool on) { g_programmatic_launch.store(on); }
+bool programmatic_launch() { return g_programmatic_launch.load(std::memory_order_relaxed); }
+
 cudaError_t launch_copy_rows(const void* src, const int32_t* rows, int num_rows, int64_t cols,
                              void* out, cudaStream_t stream) {
   if (num_rows <= 0 || cols <= 0) return cudaGetLastError();
@@ -103,11 +116,8 @@ cudaError_t launch_copy_rows(const void* src, const int32_t* rows, int num_rows,
   const bool vec = cols % 8 == 0 && aligned16(src) && aligned16(out);
   const auto* s = static_cast<const bf16*>(src);
   auto* o = static_cast<bf16*>(out);
-  if (vec)
-    copy_rows_kernel<true><<<grid, 128, 0, stream>>>(s, rows, num_rows, cols, o);
-  else
-    copy_rows_kernel<false><<<grid, 128, 0, stream>>>(s, rows, num_rows, cols, o);
-  return cudaGetLastError();
+  if (vec) return launch_pdl(copy_rows_kernel<true>, dim3(grid), dim3(128), 0, stream, s, rows, num_rows, cols, o);
+  return launch_pdl(copy_rows_kernel<false>, dim3(grid), dim3(128), 0, stream, s, rows, num_rows, cols, o);
 }
 
 cudaError_t launch_swiglu(const void* gate, const void* up, int64_t n, void* out,
@@ -117,10 +127,8 @@ cudaError_t launch_swiglu(const void* gate, const void* up, int64_t n, void* out
   const auto* u = static_cast<const bf16*>(up);
   auto* o = static_cast<bf16*>(out);
   if (n % 8 == 0 && aligned16(gate) && aligned16(up) && aligned16(out))
-    swiglu_kernel<true><<<grid_for(n / 8, kThreads), kThreads, 0, stream>>>(g, u, n, o);
-  else
-    swiglu_kernel<false><<<grid_for(n, kThreads), kThreads, 0, stream>>>(g, u, n, o);
-  return cudaGetLastError();
+    return launch_pdl(swiglu_kernel<true>, dim3(grid_for(n / 8, kThreads)), dim3(kThreads), 0, stream, g, u, n, o);
+  return launch_pdl(swiglu_kernel<false>, dim3(grid_for(n, kThreads)), dim3(kThreads), 0, stream, g, u, n, o);
 }
 
 cudaError_t launch_f32_to_bf16(const float* src, int64_t n, void* dst, cudaStream_t stream) {
@@ -152,10 +160,10 @@ cudaError_t launch_kv_cache_write(const void* k, const void* v, const int32_t* s
   auto* kc = static_cast<bf16*>(k_cache);
   auto* vc = static_cast<bf16*>(v_cache);
   if (row_elems % 8 == 0 && aligned16(k) && aligned16(v) && aligned16(k_cache) && aligned16(v_cache))
-    kv_cache_write_kernel<true><<<tokens, 128, 0, stream>>>(kk, vv, slot_mapping, row_elems, kc, vc);
-  else
-    kv_cache_write_kernel<false><<<tokens, 128, 0, stream>>>(kk, vv, slot_mapping, row_elems, kc, vc);
-  return cudaGetLastError();
+    return launch_pdl(kv_cache_write_kernel<true>, dim3(tokens), dim3(128), 0, stream, kk, vv,
+                      slot_mapping, row_elems, kc, vc);
+  return launch_pdl(kv_cache_write_kernel<false>, dim3(tokens), dim3(128), 0, stream, kk, vv,
+                    slot_mapping, row_elems, kc, vc);
 }
 
 }  // namespace hearth::cuda

@@ -43,7 +43,7 @@ Gemm::~Gemm() {
 // (ld k) with op N, and C = out as [n, m] (ld n).
 Gemm::Plan& Gemm::plan_for(const Key& key) {
   if (auto it = plans_.find(key); it != plans_.end()) return it->second;
-  const auto [m, n, k, align_x, align_w, align_out] = key;
+  const auto [m, n, k, align_x, align_w, align_out, out_f32] = key;
   Plan plan;
   HEARTH_CUBLAS_CHECK(cublasLtMatmulDescCreate(&plan.op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
   const cublasOperation_t trans_a = CUBLAS_OP_T, trans_b = CUBLAS_OP_N;
@@ -53,7 +53,8 @@ Gemm::Plan& Gemm::plan_for(const Key& key) {
                                                      &trans_b, sizeof(trans_b)));
   HEARTH_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan.a, CUDA_R_16BF, k, n, k));
   HEARTH_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan.b, CUDA_R_16BF, k, m, k));
-  HEARTH_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan.c, CUDA_R_16BF, n, m, n));
+  HEARTH_CUBLAS_CHECK(
+      cublasLtMatrixLayoutCreate(&plan.c, out_f32 ? CUDA_R_32F : CUDA_R_16BF, n, m, n));
 
   cublasLtMatmulPreference_t pref = nullptr;
   HEARTH_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
@@ -101,10 +102,11 @@ Gemm::Plan& Gemm::plan_for(const Key& key) {
   return plans_.emplace(key, plan).first->second;
 }
 
-void Gemm::bf16_xwt(const void* x, const void* w, void* out, int64_t m, int64_t n, int64_t k) {
+void Gemm::bf16_xwt(const void* x, const void* w, void* out, int64_t m, int64_t n, int64_t k,
+                    bool out_f32) {
   if (m == 0 || n == 0) return;
   const Plan& plan =
-      plan_for(Key{m, n, k, alignment_of(x), alignment_of(w), alignment_of(out)});
+      plan_for(Key{m, n, k, alignment_of(x), alignment_of(w), alignment_of(out), out_f32});
   const float alpha = 1.0f, beta = 0.0f;
   HEARTH_CUBLAS_CHECK(cublasLtMatmul(handle_, plan.op, &alpha, w, plan.a, x, plan.b, &beta, out,
                                      plan.c, out, plan.c, &plan.algo, workspace_,

@@ -1,5 +1,5 @@
 // Dense GEMMs through cuBLASLt: out = x @ w^T with x [m, k], w [n, k] (HF's [out, in]
-// layout), out [m, n], all row-major bf16, fp32 accumulation. Plans (descriptors and the
+// layout), out [m, n], all row-major bf16 (out may be fp32), fp32 accumulation. Plans (descriptors and the
 // heuristic's algorithm) are cached per shape and pointer alignment.
 #pragma once
 
@@ -21,7 +21,9 @@ class Gemm {
   Gemm(const Gemm&) = delete;
   Gemm& operator=(const Gemm&) = delete;
 
-  void bf16_xwt(const void* x, const void* w, void* out, int64_t m, int64_t n, int64_t k);
+  // out_f32: out is fp32 (logits) instead of bf16.
+  void bf16_xwt(const void* x, const void* w, void* out, int64_t m, int64_t n, int64_t k,
+                bool out_f32 = false);
 
  private:
   struct Plan {
@@ -29,8 +31,8 @@ class Gemm {
     cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
     cublasLtMatmulAlgo_t algo{};
   };
-  // (m, n, k, alignment of x, w, out)
-  using Key = std::tuple<int64_t, int64_t, int64_t, uint32_t, uint32_t, uint32_t>;
+  // (m, n, k, alignment of x, w, out, fp32 out)
+  using Key = std::tuple<int64_t, int64_t, int64_t, uint32_t, uint32_t, uint32_t, bool>;
   Plan& plan_for(const Key& key);
 
   DeviceMemory& memory_;

@@ -14,6 +14,14 @@
 
 namespace hearth::cuda {
 
+// Programmatic dependent launch (Hopper): the decode-path launchers (copy_rows, swiglu,
+// kv_cache_write, rms_norm, qk_norm_rope, decode attention, GEMV, greedy) let their kernel
+// start while the previous one finishes (device_utils.cuh: launch_pdl, pdl_wait). Off by
+// default; the backend turns it on for devices of compute capability 9.0 and newer.
+// Process-wide: every backend of a process runs on devices of one kind.
+void set_programmatic_launch(bool on);
+bool programmatic_launch();
+
 // ---- elementwise (elementwise_kernels.cu) ----
 
 // out[i, :] = src[rows[i], :] for i < num_rows; bf16 rows of `cols` elements.
@@ -74,10 +82,21 @@ struct AttentionParams {
   float scale;  // softmax scale (1/sqrt(head_dim) for Qwen3)
 };
 
-// FlashAttention-2 style causal prefill over the paged cache. `tiles` holds pairs
+// Causal prefill over the paged cache (FlashAttention-2 style). `tiles` holds pairs
 // (sequence, first query row) of kPrefillTileRows query rows each. Head dims 64 and 128.
-constexpr int kPrefillTileRows = 64;
+// Two kernels: mma.sync for Ada/Ampere (attention_prefill.cu), and wgmma for Hopper
+// (attention_prefill_sm90.cu, built for sm_90a). launch_prefill_attention picks the
+// Hopper one where it runs, unless HEARTH_PREFILL_KERNEL=fa2 asks for the other.
+constexpr int kPrefillTileRows = 128;
+enum class PrefillKernel { Auto, Fa2, Sm90 };
 bool prefill_supports_head_dim(int head_dim);
+// The kernel launch_prefill_attention will use for this head_dim on the current device.
+PrefillKernel prefill_kernel_for(int head_dim);
+const char* prefill_kernel_name(PrefillKernel k);
+// True when the sm_90a kernel is in the binary and the current device is an SM 9.0 part.
+bool prefill_sm90_available(int head_dim);
+cudaError_t launch_prefill_attention_sm90(const AttentionParams& p, const int32_t* tiles,
+                                          int num_tiles, cudaStream_t stream);
 cudaError_t launch_prefill_attention(const AttentionParams& p, const int32_t* tiles,
                                      int num_tiles, cudaStream_t stream);
 
@@ -86,11 +105,54 @@ cudaError_t launch_prefill_attention(const AttentionParams& p, const int32_t* ti
 // results go to `partial_out` ([tokens, heads, num_splits, head_dim] fp32) and
 // `partial_lse` ([tokens, heads, num_splits] fp32, log2 domain) and a combine kernel
 // reduces them into p.out. Any head_dim that is a multiple of 8 up to 256; up to 8 query
-// heads per kv head.
+// heads per kv head. split_size <= 0 (graph replays, where the context grows between
+// replays of one recording): each sequence splits its own context into num_splits chunks
+// of a multiple of 64 positions, computed on the device; splits past the end stay empty.
 constexpr int kDecodeMaxHeadDim = 256;
 constexpr int kDecodeMaxGroup = 8;
 cudaError_t launch_decode_attention(const AttentionParams& p, int num_splits, int split_size,
                                     float* partial_out, float* partial_lse,
                                     cudaStream_t stream);
+
+// ---- small-M GEMV (gemv_kernels.cu) ----
+
+// out_s = x @ w_s^T for up to kGemvMaxSegments weights sharing the input (q/k/v, gate/up):
+// one launch, rows of all segments spread over the grid. x: [m, k] bf16 (m <= kGemvMaxM,
+// k % 8 == 0, 16-byte aligned); segment s: w [rows, k] bf16 (16-byte aligned), out [m, rows]
+// bf16 or fp32. fp32 accumulation. Decode is a stream over the weights: this kernel keeps
+// 16-byte weight loads in flight from every warp and starts loading before the previous
+// kernel ends (programmatic launch).
+constexpr int kGemvMaxM = 8;
+constexpr int kGemvMaxSegments = 4;
+struct GemvSegment {
+  const void* w;
+  void* out;
+  int64_t rows;
+};
+struct GemvParams {
+  const void* x;
+  // Non-null: the input is bf16(silu(x) * x_up) (SwiGLU fused into the input read).
+  const void* x_up;
+  int m;
+  int64_t k;
+  bool out_f32;
+  int num_segments;
+  GemvSegment seg[kGemvMaxSegments];
+};
+cudaError_t launch_gemv(const GemvParams& p, cudaStream_t stream);
+
+// ---- greedy pick and log-probabilities (sample_kernels.cu) ----
+
+// For each row of fp32 logits ([rows, vocab]): the argmax (highest logit, lowest id on
+// ties; NaN never wins; -1 when every logit is -inf or NaN), the log-softmax of it, and
+// the `top` best (id, log-softmax) pairs (higher logit first, lower id on ties, NaN
+// ranked as -inf), top <= kGreedyMaxTop. Results: kGreedyResultInts int32 per row:
+// [id, logprob bits, top, (id, logprob bits) x kGreedyMaxTop].
+constexpr int kGreedyMaxTop = 32;
+constexpr int kGreedyResultInts = 3 + 2 * kGreedyMaxTop;
+// Scratch bytes launch_greedy needs for `rows` rows of `vocab`.
+size_t greedy_scratch_bytes(int rows, int vocab, int top);
+cudaError_t launch_greedy(const float* logits, int rows, int vocab, int top, void* scratch,
+                          int32_t* results, cudaStream_t stream);
 
 }  // namespace hearth::cuda

@@ -14,6 +14,8 @@ __global__ void rms_norm_kernel(const bf16* __restrict__ x, bf16* __restrict__ r
                                 const bf16* __restrict__ w, float eps, int cols,
                                 bf16* __restrict__ out) {
   __shared__ float scratch[32];
+  pdl_wait();
+  pdl_trigger();
   const int64_t base = static_cast<int64_t>(blockIdx.x) * cols;
   const bf16* xr = x + base;
   bf16* rr = kAdd ? residual + base : nullptr;
@@ -77,6 +79,8 @@ __global__ void qk_norm_rope_kernel(bf16* __restrict__ q, bf16* __restrict__ k, 
                                     const bf16* __restrict__ q_w, const bf16* __restrict__ k_w,
                                     float eps, const RopeArgs rope,
                                     const int32_t* __restrict__ positions) {
+  pdl_wait();
+  pdl_trigger();
   const int lane = threadIdx.x & 31;
   const int64_t row = static_cast<int64_t>(blockIdx.x) * (blockDim.x >> 5) + (threadIdx.x >> 5);
   const int per_token = heads + kv_heads;
@@ -131,16 +135,15 @@ cudaError_t launch_rms_norm(const void* x, void* residual, const void* w, float 
   auto* os = static_cast<bf16*>(out);
   if (residual != nullptr) {
     if (vec)
-      rms_norm_kernel<true, true><<<rows, threads, 0, stream>>>(xs, rs, ws, eps, cols, os);
+      return launch_pdl(rms_norm_kernel<true, true>, dim3(rows), dim3(threads), 0, stream, xs, rs, ws, eps, cols, os);
     else
-      rms_norm_kernel<false, true><<<rows, threads, 0, stream>>>(xs, rs, ws, eps, cols, os);
+      return launch_pdl(rms_norm_kernel<false, true>, dim3(rows), dim3(threads), 0, stream, xs, rs, ws, eps, cols, os);
   } else {
     if (vec)
-      rms_norm_kernel<true, false><<<rows, threads, 0, stream>>>(xs, rs, ws, eps, cols, os);
+      return launch_pdl(rms_norm_kernel<true, false>, dim3(rows), dim3(threads), 0, stream, xs, rs, ws, eps, cols, os);
     else
-      rms_norm_kernel<false, false><<<rows, threads, 0, stream>>>(xs, rs, ws, eps, cols, os);
+      return launch_pdl(rms_norm_kernel<false, false>, dim3(rows), dim3(threads), 0, stream, xs, rs, ws, eps, cols, os);
   }
-  return cudaGetLastError();
 }
 
 cudaError_t launch_qk_norm_rope(void* q, void* k, int tokens, int heads, int kv_heads,
@@ -151,10 +154,10 @@ cudaError_t launch_qk_norm_rope(void* q, void* k, int tokens, int heads, int kv_
   if (rows <= 0) return cudaGetLastError();
   constexpr int kWarps = 4;
   const auto grid = static_cast<unsigned>((rows + kWarps - 1) / kWarps);
-  qk_norm_rope_kernel<<<grid, kWarps * 32, 0, stream>>>(
-      static_cast<bf16*>(q), static_cast<bf16*>(k), tokens, heads, kv_heads, head_dim,
-      static_cast<const bf16*>(q_w), static_cast<const bf16*>(k_w), eps, rope, positions);
-  return cudaGetLastError();
+  return launch_pdl(qk_norm_rope_kernel, dim3(grid), dim3(kWarps * 32), 0, stream,
+                    static_cast<bf16*>(q), static_cast<bf16*>(k), tokens, heads, kv_heads,
+                    head_dim, static_cast<const bf16*>(q_w), static_cast<const bf16*>(k_w), eps,
+                    rope, positions);
 }
 
 }  // namespace hearth::cuda

@@ -1,0 +1,305 @@
+// The decode path of the CUDA backend: the small-M GEMV (linear and linear_multi, bf16 and
+// fp32 outputs) against the CPU reference, the device greedy pick against the CPU
+// sampler's argmax and compute_logprobs, and a model decoded through recorded step graphs
+// against the same model decoded with eager launches.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/tiny_model.h"
+#include "hearth/engine/generator.h"
+#include "hearth/engine/qwen3.h"
+#include "hearth/model/checkpoint.h"
+#include "hearth/sampling/logits_processors.h"
+#include "hearth/sampling/sampler.h"
+#include "parity_util.h"
+
+namespace hearth::gpu_test {
+namespace {
+
+// As in GpuParity.Linear: bf16 output rounding, plus an atol for outputs near zero.
+constexpr double kRtol = 2 * kBf16Rounding;
+
+// A second CUDA backend with the paths the default one leaves off (measured slower on the
+// H200, kept for other GPUs and batch sizes): the GEMV for up to 8 rows and the fused
+// SwiGLU read. Tensors made by backends().gpu are used on it after a synchronize() (the
+// two backends have their own streams).
+Backend& wide_gemv() {
+  static std::unique_ptr<Backend> b = [] {
+    CudaBackendOptions o;
+    o.gemv_max_rows = 8;
+    o.fuse_swiglu = true;
+    return make_cuda_backend(o);
+  }();
+  return *b;
+}
+
+TEST(GpuDecode, GemvMatchesCpuForSmallM) {
+  HEARTH_REQUIRE_GPU();
+  Rng rng(11);
+  struct Case {
+    int tokens, in, out;
+  };
+  // M = 1..8 (the GEMV up to 4, cuBLASLt past it), K from one 16-byte chunk to past the
+  // 256 chunks a block covers per step, row counts that are not a multiple of the 8 rows a
+  // block covers.
+  for (const Case c : {Case{1, 8, 1}, Case{1, 4096, 77}, Case{2, 72, 33}, Case{3, 1000, 130},
+                       Case{4, 2056, 17}, Case{5, 512, 250}, Case{8, 1024, 64}, Case{8, 136, 9}}) {
+    WeightPair w = make_weight(random_values(size_t(c.out) * c.in, rng), Shape{c.out, c.in}, "w");
+    TensorPair x = tensor_pair(random_values(size_t(c.tokens) * c.in, rng), Shape{c.tokens, c.in});
+    TensorPair out = alloc_pair(Shape{c.tokens, c.out});
+    backends().cpu->linear(x.cpu, w.cpu, out.cpu);
+    const std::vector<float> ref = read(*backends().cpu, out.cpu);
+    TensorView f = backends().gpu->alloc(DType::F32, Shape{c.tokens, c.out});
+    for (Backend* gpu : {backends().gpu.get(), &wide_gemv()}) {
+      const std::string what = std::string(gpu == &wide_gemv() ? "gemv<=8 " : "gemv ") +
+                               std::to_string(c.tokens) + "x" + std::to_string(c.in) + "->" +
+                               std::to_string(c.out);
+      poison_gpu(out);
+      backends().gpu->synchronize();
+      gpu->linear(x.gpu, w.gpu, out.gpu);
+      expect_close(read(*gpu, out.gpu), ref, kRtol, rms(ref) / 4096, what);
+      // fp32 output (the logits path): only the fp32 summation order differs from the
+      // CPU, about sqrt(K) * 2^-24 of the output scale.
+      gpu->linear(x.gpu, w.gpu, f);
+      expect_close(read(*gpu, f), ref, 1e-5, rms(ref) * 1e-5, what + " f32");
+    }
+    backends().gpu->free(f);
+    free_pair(x);
+    free_pair(out);
+  }
+}
+
+TEST(GpuDecode, LinearMultiMatchesSeparateLinears) {
+  HEARTH_REQUIRE_GPU();
+  Rng rng(12);
+  const int in = 264;
+  for (int tokens : {1, 3, 8, 9}) {  // 9: past the GEMV, cuBLASLt per weight
+    const std::vector<int> rows = {96, 40, 40};
+    std::vector<WeightPair> ws;
+    std::vector<TensorPair> outs;
+    for (int r : rows) {
+      ws.push_back(make_weight(random_values(size_t(r) * in, rng), Shape{r, in}, "w"));
+      outs.push_back(alloc_pair(Shape{tokens, r}));
+      poison_gpu(outs.back());
+    }
+    TensorPair x = tensor_pair(random_values(size_t(tokens) * in, rng), Shape{tokens, in});
+    std::vector<const Weight*> gw;
+    std::vector<TensorView> go;
+    for (size_t i = 0; i < rows.size(); ++i) {
+      gw.push_back(&ws[i].gpu);
+      go.push_back(outs[i].gpu);
+      backends().cpu->linear(x.cpu, ws[i].cpu, outs[i].cpu);
+    }
+    for (Backend* gpu : {backends().gpu.get(), &wide_gemv()}) {
+      for (const TensorPair& o : outs) poison_gpu(o);
+      backends().gpu->synchronize();
+      gpu->linear_multi(x.gpu, gw, go);
+      for (size_t i = 0; i < rows.size(); ++i) {
+        const std::vector<float> ref = read(*backends().cpu, outs[i].cpu);
+        expect_close(read(*gpu, outs[i].gpu), ref, kRtol, rms(ref) / 4096,
+                     std::string(gpu == &wide_gemv() ? "gemv<=8 " : "") + "linear_multi tokens " +
+                         std::to_string(tokens) + " segment " + std::to_string(i));
+      }
+    }
+    for (TensorPair& o : outs) free_pair(o);
+    free_pair(x);
+  }
+}
+
+// SwiGLU fused into the down projection's input read against the two ops run separately
+// on the GPU: the same bf16 rounding of silu(gate) * up and the same summation, so the
+// outputs agree to the bf16 output rounding at most.
+TEST(GpuDecode, SwigluLinearMatchesSwigluThenLinear) {
+  HEARTH_REQUIRE_GPU();
+  Backend& gpu = wide_gemv();  // the fused read is off on the default backend
+  Rng rng(14);
+  for (int tokens : {1, 2, 4, 6}) {
+    const int inter = 1032, hidden = 72;
+    WeightPair w = make_weight(random_values(size_t(hidden) * inter, rng), Shape{hidden, inter}, "down");
+    TensorPair gate = tensor_pair(random_values(size_t(tokens) * inter, rng, 4.0f), Shape{tokens, inter});
+    TensorPair up = tensor_pair(random_values(size_t(tokens) * inter, rng), Shape{tokens, inter});
+    backends().gpu->synchronize();
+    TensorView act = gpu.alloc(DType::BF16, Shape{tokens, inter});
+    TensorView fused = gpu.alloc(DType::BF16, Shape{tokens, hidden});
+    TensorView split = gpu.alloc(DType::BF16, Shape{tokens, hidden});
+    gpu.swiglu_linear(gate.gpu, up.gpu, w.gpu, act, fused);
+    gpu.swiglu(gate.gpu, up.gpu, act);
+    gpu.linear(act, w.gpu, split);
+    const std::vector<float> ref = read(gpu, split);
+    expect_close(read(gpu, fused), ref, kBf16Rounding, rms(ref) / 4096,
+                 "swiglu_linear tokens " + std::to_string(tokens));
+    for (TensorView* t : {&act, &fused, &split}) gpu.free(*t);
+    free_pair(gate);
+    free_pair(up);
+  }
+}
+
+// Logits with the cases the ranking must get right: ties at the top (lowest id wins),
+// -inf entries, and repeated values inside the top K.
+std::vector<float> tricky_logits(int vocab, Rng& rng) {
+  std::vector<float> v(static_cast<size_t>(vocab));
+  for (float& x : v) x = (rng.uniform() * 2.0f - 1.0f) * 8.0f;
+  if (vocab > 100) {
+    const float top = 9.5f;
+    v[static_cast<size_t>(vocab / 3)] = top;
+    v[static_cast<size_t>(vocab / 2)] = top;  // tie: the lower id (vocab/3) must win
+    v[7] = 9.0f;
+    v[static_cast<size_t>(vocab - 1)] = 9.0f;
+    for (int i = 0; i < vocab; i += 97) v[static_cast<size_t>(i) + 1] = -std::numeric_limits<float>::infinity();
+  }
+  return v;
+}
+
+TEST(GpuDecode, GreedyPickMatchesCpuSampler) {
+  HEARTH_REQUIRE_GPU();
+  Backend& gpu = *backends().gpu;
+  Rng rng(13);
+  for (int vocab : {5, 1000, 2049, 151936}) {
+    for (int rows : {1, 3}) {
+      std::vector<float> host;
+      for (int r = 0; r < rows; ++r) {
+        const std::vector<float> row = tricky_logits(vocab, rng);
+        host.insert(host.end(), row.begin(), row.end());
+      }
+      TensorView logits = gpu.alloc(DType::F32, Shape{rows, vocab});
+      cuda_copy_from_host(gpu, logits, host.data());
+      for (int top : {0, 1, 5, 20}) {
+        std::vector<GreedyPick> picks(static_cast<size_t>(rows));
+        gpu.enqueue_greedy(logits, top);
+        gpu.read_greedy(picks);
+        for (int r = 0; r < rows; ++r) {
+          const std::span<const float> row(host.data() + static_cast<size_t>(r) * vocab,
+                                           static_cast<size_t>(vocab));
+          const int id = argmax_logit(row);
+          const TokenLogprobs ref = compute_logprobs(row, id, top);
+          const std::string what = "vocab " + std::to_string(vocab) + " row " +
+                                   std::to_string(r) + " top " + std::to_string(top);
+          const GreedyPick& p = picks[static_cast<size_t>(r)];
+          EXPECT_EQ(p.id, id) << what;
+          // The device sums exp() in fp32 over the row, the CPU in double: the
+          // log-sum-exp (about 12 for 151,936 logits of this spread) differs by a few
+          // fp32 ulps, well under 1e-4.
+          EXPECT_NEAR(p.logprob, ref.logprob, 1e-4) << what;
+          ASSERT_EQ(p.top.size(), ref.top.size()) << what;
+          for (size_t k = 0; k < ref.top.size(); ++k) {
+            EXPECT_EQ(p.top[k].first, ref.top[k].first) << what << " rank " << k;
+            if (std::isfinite(ref.top[k].second))
+              EXPECT_NEAR(p.top[k].second, ref.top[k].second, 1e-4) << what << " rank " << k;
+            else
+              EXPECT_EQ(p.top[k].second, ref.top[k].second) << what << " rank " << k;
+          }
+        }
+      }
+      gpu.free(logits);
+    }
+  }
+}
+
+TEST(GpuDecode, GreedyPickOfAllMaskedRowFails) {
+  HEARTH_REQUIRE_GPU();
+  Backend& gpu = *backends().gpu;
+  std::vector<float> host(300, -std::numeric_limits<float>::infinity());
+  TensorView logits = gpu.alloc(DType::F32, Shape{1, 300});
+  cuda_copy_from_host(gpu, logits, host.data());
+  std::vector<GreedyPick> picks(1);
+  gpu.enqueue_greedy(logits, 0);
+  EXPECT_THROW(gpu.read_greedy(picks), Error);
+  gpu.free(logits);
+}
+
+std::unique_ptr<Checkpoint> small_model(const hearth::testing::TempDir& dir) {
+  nlohmann::json cfg = hearth::testing::tiny_config_json();
+  cfg["vocab_size"] = 1000;
+  cfg["hidden_size"] = 256;
+  cfg["intermediate_size"] = 512;
+  cfg["num_attention_heads"] = 8;
+  cfg["num_key_value_heads"] = 2;
+  cfg["head_dim"] = 64;
+  cfg["max_position_embeddings"] = 1024;
+  LoadOptions opts;
+  opts.random_seed = 5;
+  return Checkpoint::open("random:" + dir.write("config.json", cfg.dump()), opts);
+}
+
+// Decode through recorded step graphs (fixed batch, device-sized attention splits,
+// programmatic launches) against eager launches on a second backend, fed the same tokens.
+TEST(GpuDecode, StepGraphsMatchEagerDecode) {
+  HEARTH_REQUIRE_GPU();
+  hearth::testing::TempDir dir;
+  auto ckpt = small_model(dir);
+  const ModelConfig& cfg = ckpt->config();
+  auto gpu_a = make_cuda_backend({});
+  auto gpu_b = make_cuda_backend({});
+  Qwen3Model graphs(cfg, gpu_a->upload_weights(ckpt->weights()), *gpu_a);
+  Qwen3Model eager(cfg, gpu_b->upload_weights(ckpt->weights()), *gpu_b);
+  eager.set_use_graphs(false);
+  const int prompt_len = 37, steps = 150, block = 16;
+  const int kv_blocks = (prompt_len + steps + block - 1) / block;
+  for (Backend* b : {gpu_a.get(), gpu_b.get()})
+    b->init_kv_cache(KvCacheSpec{cfg.num_hidden_layers, kv_blocks, block, cfg.num_key_value_heads,
+                                 cfg.head_dim, DType::BF16});
+  std::vector<int32_t> prompt;
+  for (int i = 0; i < prompt_len; ++i) prompt.push_back((i * 131 + 7) % cfg.vocab_size);
+  std::vector<GreedyPick> pa, pb;
+  graphs.forward_greedy(single_sequence_step(prompt, 0, kv_blocks, true), 5, pa);
+  eager.forward_greedy(single_sequence_step(prompt, 0, kv_blocks, true), 5, pb);
+  int token = pb.at(0).id;
+  int flips = 0;
+  for (int i = 0; i < steps; ++i) {
+    const int32_t t = token;
+    const StepBatch step = single_sequence_step(std::span(&t, 1), prompt_len + i, kv_blocks, true);
+    graphs.forward_greedy(step, 5, pa);
+    eager.forward_greedy(step, 5, pb);
+    ASSERT_TRUE(graphs.last_step_used_graph());
+    ASSERT_FALSE(eager.last_step_used_graph());
+    const GreedyPick &a = pa.at(0), &b = pb.at(0);
+    // Same kernels except the attention splits (by device-side sizes in the graph): fp32
+    // summation order only, so the logprobs agree to well under the bf16 activations'
+    // rounding; an id may differ only where the two best logprobs are that close.
+    EXPECT_NEAR(a.logprob, b.logprob, 2e-2) << "step " << i;
+    if (a.id != b.id) {
+      ++flips;
+      ASSERT_GE(b.top.size(), 2u);
+      EXPECT_LT(std::abs(b.top[0].second - b.top[1].second), 2e-2) << "step " << i;
+    }
+    token = b.id;  // both continue from the eager pick
+  }
+  EXPECT_LE(flips, 2);
+}
+
+// The generator's device-greedy path (step graphs on the CUDA backend) against the CPU
+// reference's generator. bf16 activations against fp32 can flip near-ties later in the
+// continuation, so the first pick and its logprobs are what is compared.
+TEST(GpuDecode, GeneratorGreedyOnDeviceTracksCpu) {
+  HEARTH_REQUIRE_GPU();
+  hearth::testing::TempDir dir;
+  auto ckpt = small_model(dir);
+  auto gpu = make_cuda_backend({});
+  auto cpu = make_cpu_backend(2);
+  Generator g_gpu(*ckpt, *gpu), g_cpu(*ckpt, *cpu);
+  GenerationRequest req;
+  for (int i = 0; i < 20; ++i) req.prompt_ids.push_back((i * 53 + 3) % 1000);
+  req.params.temperature = 0.0f;
+  req.params.max_tokens = 24;
+  req.params.ignore_eos = true;
+  req.params.logprobs = 3;
+  const GenerationResult a = g_gpu.generate(req), b = g_cpu.generate(req);
+  ASSERT_EQ(a.ids.size(), b.ids.size());
+  ASSERT_EQ(a.logprobs.size(), a.ids.size());
+  EXPECT_EQ(a.ids[0], b.ids[0]);
+  // bf16 activations against fp32: each of the ~10 bf16 roundings on the way to the logits
+  // adds up to 2^-9 relative error; logits of this model are O(1), so the logprob (a
+  // difference of two such numbers) agrees to a few 1e-2, and 5e-2 leaves a margin.
+  EXPECT_NEAR(a.logprobs[0].logprob, b.logprobs[0].logprob, 5e-2);
+  EXPECT_EQ(a.logprobs[0].top.size(), 3u);
+}
+
+}  // namespace
+}  // namespace hearth::gpu_test
