@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 packages=(
   cmake ninja-build g++ pkg-config git ca-certificates
   clang libclang-rt-14-dev            # libFuzzer targets (preset fuzz)
-  nlohmann-json3-dev libcli11-dev libfmt-dev libutf8proc-dev zlib1g-dev
+  nlohmann-json3-dev libcli11-dev libfmt-dev libutf8proc-dev libxxhash-dev zlib1g-dev
   libgtest-dev libgmock-dev
   python3 python3-jsonschema          # test oracles
 )

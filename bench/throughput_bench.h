@@ -1,0 +1,54 @@
+// The serving throughput benchmark behind `hearth bench throughput`: N requests of
+// input_len random prompt tokens (the first shared_prefix_len shared by all) and
+// output_len generated tokens (EOS ignored), at most `concurrency` in flight (closed loop:
+// a client thread per slot submits its next request when the previous one finishes).
+// Measures what a user sees through the engine API: time to first token, time per
+// output token after it, and throughput over the whole run.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+
+#include "hearth/engine.h"
+
+namespace hearth::bench {
+
+struct ThroughputSpec {
+  int requests = 64;
+  int input_len = 512;
+  int output_len = 256;
+  int concurrency = 0;        // 0: all requests at once
+  int shared_prefix_len = 0;  // leading prompt tokens common to every request
+  uint64_t seed = 0;          // prompt tokens
+  void validate(int vocab_size, int max_model_len) const;  // throws hearth::Error naming the flag
+};
+
+struct ThroughputReport {
+  ThroughputSpec spec;
+  double elapsed_s = 0;
+  uint64_t prompt_tokens = 0;
+  uint64_t output_tokens = 0;
+  double output_tok_s = 0;
+  double total_tok_s = 0;       // (prompt + output tokens) / elapsed
+  double ttft_p50_ms = 0, ttft_p99_ms = 0;
+  double tpot_p50_ms = 0, tpot_p99_ms = 0;  // (last - first token time) / (tokens - 1), per request
+  double ttft_first_ms = 0;     // the first request's (a cold prefix, for --shared-prefix-len)
+  double ttft_rest_p50_ms = 0;  // the others' (a warm prefix)
+  double prefix_cache_hit_rate = 0;  // over this run
+  uint64_t preemptions = 0;          // during this run
+  int failed_requests = 0;
+
+  nlohmann::json to_json() const;
+};
+
+// The prompts of `spec`: seeded random ids in [0, vocab_size).
+std::vector<std::vector<int32_t>> make_prompts(const ThroughputSpec& spec, int vocab_size);
+
+// p-th percentile (0..100) by linear interpolation between order statistics (numpy's
+// default); 0 for no samples.
+double percentile(std::vector<double> samples, double p);
+
+// Runs the workload on `engine` (which must be otherwise idle) and reports.
+ThroughputReport run_throughput(AsyncEngine& engine, const ThroughputSpec& spec, int vocab_size);
+
+}  // namespace hearth::bench

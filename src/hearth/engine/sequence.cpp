@@ -1,0 +1,29 @@
+#include "hearth/engine/sequence.h"
+
+#include <utility>
+
+namespace hearth {
+
+const char* to_string(SeqStatus s) {
+  switch (s) {
+    case SeqStatus::Waiting: return "waiting";
+    case SeqStatus::Running: return "running";
+    case SeqStatus::Preempted: return "preempted";
+    case SeqStatus::Finished: return "finished";
+  }
+  return "";
+}
+
+Sequence::Sequence(RequestId id, uint64_t arrival, std::vector<int32_t> prompt_ids, const SamplingParams& params)
+    : id_(id),
+      arrival_(arrival),
+      prompt_len_(static_cast<int>(prompt_ids.size())),
+      tokens_(std::move(prompt_ids)),
+      sampler_(params, tokens_) {}
+
+void Sequence::append_token(int32_t token) {
+  tokens_.push_back(token);
+  sampler_.accept(token);
+}
+
+}  // namespace hearth
