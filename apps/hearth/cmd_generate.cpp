@@ -13,6 +13,7 @@
 #include "device_flags.h"
 #include "hearth/core/error.h"
 #include "hearth/engine/device.h"
+#include "hearth/engine/engine.h"
 #include "hearth/engine/generator.h"
 #include "hearth/model/checkpoint.h"
 #ifdef HEARTH_WITH_TOKENIZER
@@ -43,6 +44,8 @@ struct GenerateArgs {
   bool ignore_eos = false;
   DeviceFlags device;
   int max_model_len = 0;
+  int max_num_seqs = 64;
+  int max_num_batched_tokens = 16384;
   bool json_out = false;
   // Options given on the command line (others fall back to generation_config.json).
   CLI::Option *o_temperature = nullptr, *o_top_k = nullptr, *o_top_p = nullptr, *o_min_p = nullptr,
@@ -201,20 +204,31 @@ int run_generate(const GenerateArgs& a) {
   }
 
   auto backend = make_backend(device);
-  GeneratorOptions gopts;
-  gopts.max_model_len = a.max_model_len;
-  Generator generator(*checkpoint, *backend, gopts);
-  for (size_t i = 0; i < requests.size(); ++i) {
+  std::vector<GenerationResult> results;
+  if (a.batch_file.empty()) {
+    // One request: the reference loop.
+    GeneratorOptions gopts;
+    gopts.max_model_len = a.max_model_len;
+    Generator generator(*checkpoint, *backend, gopts);
+    results.push_back(generator.generate(requests[0]));
+  } else {
+    // A batch file: every line in flight at once through the serving engine. It validates
+    // every request before running any (errors name the request's index).
+    EngineOptions eopts;
+    eopts.max_model_len = a.max_model_len;
+    eopts.max_num_seqs = a.max_num_seqs;
+    eopts.max_num_batched_tokens = a.max_num_batched_tokens;
+    Engine engine(*checkpoint, *backend, eopts);
     try {
-      generator.validate(requests[i]);
+      results = engine.generate_all(requests);
     } catch (const Error& e) {
-      if (a.batch_file.empty()) throw;
-      fail("{}: request {}: {}", a.batch_file, i + 1, e.what());
+      fail("{}: {}", a.batch_file, e.what());
     }
   }
 
-  for (const GenerationRequest& req : requests) {
-    GenerationResult r = generator.generate(req);
+  for (size_t i = 0; i < requests.size(); ++i) {
+    const GenerationRequest& req = requests[i];
+    const GenerationResult& r = results[i];
     const std::string text = decode(r.ids);
     if (a.json_out || !a.batch_file.empty()) {
       std::cout << result_json(r, text, req.params.logprobs > 0).dump() << "\n";
@@ -251,6 +265,8 @@ void register_generate(CLI::App& app, Runner& runner) {
   cmd->add_flag("--ignore-eos", a->ignore_eos, "do not stop at end-of-sequence tokens");
   a->device.add_to(cmd);
   cmd->add_option("--max-model-len", a->max_model_len, "context length (default: the model's)");
+  cmd->add_option("--max-num-seqs", a->max_num_seqs, "batch file: sequences running at once");
+  cmd->add_option("--max-num-batched-tokens", a->max_num_batched_tokens, "batch file: tokens per engine step");
   cmd->add_flag("--json", a->json_out, "print one JSON object per request");
   cmd->callback([a, &runner] { runner = [a] { return run_generate(*a); }; });
 }

@@ -15,6 +15,7 @@ void register_generate(CLI::App& app, Runner& runner);
 void register_tokenize(CLI::App& app, Runner& runner);         // tokenize, detokenize
 void register_bench_tokenizer(CLI::App& bench, Runner& runner);
 void register_bench_latency(CLI::App& bench, Runner& runner);
+void register_bench_throughput(CLI::App& bench, Runner& runner);
 void register_schema(CLI::App& app, Runner& runner);           // schema check, schema bench
 
 }  // namespace hearth::cli

@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   CLI::App* bench = app.add_subcommand("bench", "benchmarks that print JSON");
   bench->require_subcommand(1);
   hearth::cli::register_bench_latency(*bench, runner);
+  hearth::cli::register_bench_throughput(*bench, runner);
 #ifdef HEARTH_WITH_TOKENIZER
   hearth::cli::register_bench_tokenizer(*bench, runner);
 #endif

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "hearth/core/error.h"
+#include "hearth/engine/request_rules.h"
 
 namespace hearth {
 
@@ -10,15 +11,8 @@ Generator::Generator(const Checkpoint& checkpoint, Backend& backend, GeneratorOp
     : backend_(backend),
       opts_(opts),
       model_(checkpoint.config(), backend.upload_weights(checkpoint.weights()), backend) {
-  const ModelConfig& c = checkpoint.config();
-  max_model_len_ = opts_.max_model_len > 0 ? opts_.max_model_len : c.max_position_embeddings;
-  if (max_model_len_ <= 0) fail("model has no max_position_embeddings; give a maximum model length");
-  if (c.max_position_embeddings > 0 && max_model_len_ > c.max_position_embeddings)
-    fail("max model length {} exceeds the model's max_position_embeddings {}", max_model_len_,
-         c.max_position_embeddings);
-  eos_ids_ = checkpoint.generation_config().eos_token_ids;
-  for (int id : c.eos_token_ids)
-    if (std::find(eos_ids_.begin(), eos_ids_.end(), id) == eos_ids_.end()) eos_ids_.push_back(id);
+  max_model_len_ = resolve_max_model_len(checkpoint.config(), opts_.max_model_len);
+  eos_ids_ = merged_eos_token_ids(checkpoint);
 }
 
 StepBatch single_sequence_step(std::span<const int32_t> tokens, int cached, int kv_blocks, bool want_logits) {
@@ -38,15 +32,7 @@ StepBatch single_sequence_step(std::span<const int32_t> tokens, int cached, int 
 }
 
 void Generator::validate(const GenerationRequest& req) const {
-  const int vocab = config().vocab_size;
-  if (req.prompt_ids.empty()) fail("prompt is empty");
-  for (size_t i = 0; i < req.prompt_ids.size(); ++i) {
-    const int32_t id = req.prompt_ids[i];
-    if (id < 0 || id >= vocab) fail("prompt token {} at index {} is outside the vocabulary [0, {})", id, i, vocab);
-  }
-  if (static_cast<int64_t>(req.prompt_ids.size()) >= max_model_len_)
-    fail("prompt has {} tokens; the model's context is {} tokens", req.prompt_ids.size(), max_model_len_);
-  req.params.validate(vocab);
+  validate_request(req.prompt_ids, req.params, config().vocab_size, max_model_len_);
 }
 
 void Generator::ensure_kv_capacity(int tokens) {
@@ -74,9 +60,7 @@ GenerationResult Generator::generate(const GenerationRequest& req) {
   Sampler sampler(p, req.prompt_ids);
   // Greedy without penalties is picked on the device where the backend can (the logits
   // stay there, and decode steps replay step graphs); everything else samples on the host.
-  const bool device_greedy = backend_.supports_device_greedy() && p.temperature == 0.0f &&
-                             p.repetition_penalty == 1.0f && p.presence_penalty == 0.0f &&
-                             p.frequency_penalty == 0.0f && p.logprobs <= 32;
+  const bool device_greedy = backend_.supports_device_greedy() && device_greedy_eligible(p);
   std::vector<GreedyPick> picks;
   std::vector<float> logits(device_greedy ? 0 : static_cast<size_t>(config().vocab_size));
   GenerationResult out;
@@ -112,15 +96,9 @@ GenerationResult Generator::generate(const GenerationRequest& req) {
     out.ids.push_back(token);
     if (p.logprobs > 0) out.logprobs.push_back(std::move(lp));
 
-    const bool is_eos = !p.ignore_eos && std::find(eos_ids_.begin(), eos_ids_.end(), token) != eos_ids_.end();
-    const bool is_stop = std::find(p.stop_token_ids.begin(), p.stop_token_ids.end(), token) != p.stop_token_ids.end();
-    if (is_eos || is_stop) {
-      out.finish_reason = "stop";
-      break;
-    }
-    // The sequence (prompt + output) may not outgrow the context (vLLM's rule).
-    if (static_cast<int>(out.ids.size()) >= p.max_tokens || prompt_len + static_cast<int>(out.ids.size()) >= max_model_len_) {
-      out.finish_reason = "length";
+    const FinishReason stop = check_stop(p, eos_ids_, token, prompt_len, static_cast<int>(out.ids.size()), max_model_len_);
+    if (stop != FinishReason::None) {
+      out.finish_reason = to_string(stop);
       break;
     }
     pending.push_back(token);
