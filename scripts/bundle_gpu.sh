@@ -3,7 +3,11 @@
 # benchmark binaries, the shared libraries they need that the machine lacks, and
 # run_gpu.sh, the runner to call there.
 #
-#   scripts/bundle_gpu.sh [BUILD_DIR]     (default: build-cuda; configure with -DHEARTH_CUDA=ON)
+#   scripts/bundle_gpu.sh [BUILD_DIR [STAGE_DIR]]
+#     BUILD_DIR default: build-cuda (configure with -DHEARTH_CUDA=ON); STAGE_DIR default:
+#     stage/gpu. Also packs STAGE_DIR.tgz: the binaries carry CUDA code for two
+#     architectures (~12 MB each) and compress to a quarter, so carry the .tgz (stage/ as a
+#     whole, or the folder, can pass the device tool's 64 MiB) and unpack it there.
 #
 # Libraries: the binaries are built on Debian 12 (glibc 2.36) and run on Ubuntu 24.04
 # (glibc 2.39, newer libstdc++, CUDA 13 with cuBLAS and the driver). The C runtime,
@@ -14,9 +18,9 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build-cuda}
-stage=$root/stage/gpu
-binaries=(test_gpu_parity)
-optional=(hearth bench_gpu_kernels)
+stage=${2:-$root/stage/gpu}
+binaries=(test_gpu_parity test_gpu_prefill)
+optional=(hearth bench_gpu_kernels bench_prefill)
 
 [[ -d $build/bin ]] || { echo "bundle_gpu: no $build/bin (build the CUDA targets first)" >&2; exit 1; }
 rm -rf "$stage"
@@ -47,5 +51,6 @@ done
 
 cp "$root/scripts/run_gpu.sh" "$stage/run_gpu.sh"
 chmod +x "$stage/run_gpu.sh"
-echo "bundle_gpu: staged ${staged[*]} into $stage ($(du -sh "$stage" | cut -f1)):"
+tar czf "$stage.tgz" -C "$(dirname "$stage")" "$(basename "$stage")"
+echo "bundle_gpu: staged ${staged[*]} into $stage ($(du -sh "$stage" | cut -f1); packed $(du -sh "$stage.tgz" | cut -f1)):"
 ls "$stage/lib"

@@ -3,12 +3,14 @@
 # scripts/bundle_gpu.sh). Logs go to $OUT (the device tool's output folder) or ./out.
 #
 #   stage/gpu/run_gpu.sh parity               the parity tests (gtest)
+#   stage/gpu/run_gpu.sh prefill              the prefill attention tests (test_gpu_prefill)
 #   stage/gpu/run_gpu.sh memcheck [FILTER]    the parity tests under compute-sanitizer memcheck
 #   stage/gpu/run_gpu.sh racecheck [FILTER]   shared-memory race check of the attention kernels
 #   stage/gpu/run_gpu.sh latency [MODEL]      hearth bench latency --device cuda (default model
-#                                             random:qwen3-8b): default, without programmatic
-#                                             launch, with the fused SwiGLU read, without step
-#                                             graphs; JSON in latency.json
+#                                             random:qwen3-8b) per variant of LATENCY_VARIANTS
+#                                             (default "default no-fuse"; also gemv-per-group,
+#                                             gemv-1cta, no-pdl, no-graphs);
+#                                             JSON in latency.json
 #   stage/gpu/run_gpu.sh bench [ARGS...]      the kernel benchmark, if staged (last mode)
 # SANITIZER_TIMEOUT / BENCH_TIMEOUT / LATENCY_TIMEOUT (seconds, default 150) cap the slow modes.
 # Several modes run in order: run_gpu.sh parity memcheck
@@ -35,11 +37,15 @@ while [[ $# -gt 0 ]]; do
       "$here/bin/test_gpu_parity" 2>&1 | tee "$out/parity.log"
       rc=${PIPESTATUS[0]}
       ;;
+    prefill)
+      "$here/bin/test_gpu_prefill" 2>&1 | tee "$out/prefill.log"
+      rc=${PIPESTATUS[0]}
+      ;;
     memcheck | racecheck)
       filter=$default_filter
       [[ $mode == racecheck ]] && filter='GpuAttention.Mha*:GpuAttention.Group8*'
-      if [[ $# -gt 0 && $1 != parity && $1 != memcheck && $1 != racecheck && $1 != bench &&
-            $1 != latency ]]; then
+      if [[ $# -gt 0 && $1 != parity && $1 != prefill && $1 != memcheck && $1 != racecheck &&
+            $1 != bench && $1 != latency ]]; then
         filter=$1
         shift
       fi
@@ -52,18 +58,21 @@ while [[ $# -gt 0 ]]; do
       ;;
     latency)
       model=random:qwen3-8b
-      if [[ $# -gt 0 && $1 != parity && $1 != memcheck && $1 != racecheck && $1 != bench ]]; then
+      if [[ $# -gt 0 && $1 != parity && $1 != prefill && $1 != memcheck && $1 != racecheck &&
+            $1 != bench ]]; then
         model=$1
         shift
       fi
       rc=0
-      for variant in default no-pdl fused-swiglu no-graphs; do
+      for variant in ${LATENCY_VARIANTS:-default no-fuse}; do
         env_prefix=()
         extra=()
         [[ $variant == no-pdl ]] && env_prefix=(env HEARTH_CUDA_PDL=0)
-        [[ $variant == fused-swiglu ]] && env_prefix=(env HEARTH_CUDA_FUSE_SWIGLU=1)
+        [[ $variant == no-fuse ]] && env_prefix=(env HEARTH_CUDA_FUSE=0)
+        [[ $variant == gemv-per-group ]] && env_prefix=(env HEARTH_CUDA_GEMV_CTAS_PER_SM=0)
+        [[ $variant == gemv-1cta ]] && env_prefix=(env HEARTH_CUDA_GEMV_CTAS_PER_SM=1)
         [[ $variant == no-graphs ]] && extra=(--no-graphs)
-        echo "latency ($variant):"
+        echo "latency ($variant):" | tee -a "$out/latency.json"
         timeout "${LATENCY_TIMEOUT:-150}" "${env_prefix[@]}" "$here/bin/hearth" bench latency \
           --model "$model" --device cuda --prompt-len 512 --gen-len 128 --repeats 3 "${extra[@]}" \
           2>&1 | tee -a "$out/latency.json"

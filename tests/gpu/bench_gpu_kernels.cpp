@@ -10,6 +10,8 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <tuple>
 #include <functional>
 #include <vector>
 
@@ -270,10 +272,239 @@ void bench_elementwise(double copy_gbps, Rng& rng) {
   }
 }
 
+// The fused decode forms at Qwen3-8B shapes, one token: each GEMV form alone (weights
+// rotated past the L2), the fused decode attention against the ops it replaces, and the
+// q/k norm + RoPE kernel at prefill sizes.
+void bench_fused(double copy_gbps, Rng& rng) {
+  std::printf("\n%-34s %10s %10s %9s\n", "fused decode forms (m=1)", "us", "GB/s", "%copy");
+  const float eps = 1e-6f;
+  TensorView res = random_tensor(Shape{1, kHidden}, rng);
+  TensorView normed = g_gpu->alloc(DType::BF16, Shape{1, kHidden});
+  TensorView nw_t = random_tensor(Shape{kHidden}, rng, 0.1f);
+  Weight nw{nw_t, WeightFormat::Dense, "norm"};
+  auto weight_sets = [&](const std::vector<std::pair<int, int>>& shapes, int copies) {
+    std::vector<std::vector<Weight>> sets(static_cast<size_t>(copies));
+    for (auto& set : sets)
+      for (auto [n, k] : shapes) set.push_back(Weight{random_tensor(Shape{n, k}, rng, 0.05f), WeightFormat::Dense, "w"});
+    return sets;
+  };
+  auto free_sets = [&](std::vector<std::vector<Weight>>& sets) {
+    for (auto& set : sets)
+      for (Weight& w : set) g_gpu->free(w.t);
+  };
+  auto report = [&](const char* name, double s, double bytes) {
+    std::printf("%-34s %10.1f %10.1f    %6.1f\n", name, s * 1e6, bytes / s / 1e9,
+                100.0 * bytes / s / 1e9 / copy_gbps);
+  };
+  const TensorView none{};
+  {  // input norm + q|k|v
+    const std::vector<std::pair<int, int>> shapes = {{kHeads * kHeadDim, kHidden}, {kKvHeads * kHeadDim, kHidden}, {kKvHeads * kHeadDim, kHidden}};
+    const double bytes = 2.0 * kHidden * (kHeads + 2 * kKvHeads) * kHeadDim;
+    auto sets = weight_sets(shapes, copies_for(bytes));
+    std::vector<TensorView> outs;
+    for (auto [n, k] : shapes) outs.push_back(g_gpu->alloc(DType::BF16, Shape{1, n}));
+    int next = 0;
+    const double s = time_op([&] {
+      const auto& set = sets[static_cast<size_t>(next++) % sets.size()];
+      const Weight* ws[] = {&set[0], &set[1], &set[2]};
+      g_gpu->add_norm_linear(res, none, nw, eps, normed, ws, outs, none);
+    }, 200);
+    report("norm + q|k|v (add_norm_linear)", s, bytes);
+    for (TensorView& t : outs) g_gpu->free(t);
+    free_sets(sets);
+  }
+  {  // o_proj / down_proj + residual add
+    for (auto [n, k, name] : {std::tuple{kHidden, kHeads * kHeadDim, "o_proj + residual"},
+                              std::tuple{kHidden, kInter, "down_proj + residual"}}) {
+      const double bytes = 2.0 * n * k;
+      auto sets = weight_sets({{n, k}}, copies_for(bytes));
+      TensorView x = random_tensor(Shape{1, k}, rng);
+      TensorView out = g_gpu->alloc(DType::BF16, Shape{1, n});
+      TensorView r = random_tensor(Shape{1, n}, rng);
+      int next = 0;
+      const double s = time_op([&] {
+        g_gpu->linear_residual(x, sets[static_cast<size_t>(next++) % sets.size()][0], out, r);
+      }, 200);
+      report(name, s, bytes);
+      for (TensorView* t : {&x, &out, &r}) g_gpu->free(*t);
+      free_sets(sets);
+    }
+  }
+  {  // post-attention norm + gate|up + SwiGLU
+    const double bytes = 2.0 * 2 * kInter * kHidden;
+    auto sets = weight_sets({{kInter, kHidden}, {kInter, kHidden}}, copies_for(bytes));
+    TensorView gate = g_gpu->alloc(DType::BF16, Shape{1, kInter});
+    TensorView up = g_gpu->alloc(DType::BF16, Shape{1, kInter});
+    TensorView act = g_gpu->alloc(DType::BF16, Shape{1, kInter});
+    const TensorView outs[] = {gate, up};
+    int next = 0;
+    const double s = time_op([&] {
+      const auto& set = sets[static_cast<size_t>(next++) % sets.size()];
+      const Weight* ws[] = {&set[0], &set[1]};
+      g_gpu->add_norm_linear(res, none, nw, eps, normed, ws, outs, act);
+    }, 100);
+    report("norm + gate|up + swiglu", s, bytes);
+    for (TensorView* t : {&gate, &up, &act}) g_gpu->free(*t);
+    free_sets(sets);
+  }
+  {  // final norm + lm_head (fp32 logits)
+    const int vocab = 151936;
+    const double bytes = 2.0 * vocab * kHidden;
+    auto sets = weight_sets({{vocab, kHidden}}, 1);
+    TensorView logits = g_gpu->alloc(DType::F32, Shape{1, vocab});
+    const TensorView outs[] = {logits};
+    const Weight* ws[] = {&sets[0][0]};
+    const double s = time_op([&] { g_gpu->add_norm_linear(res, none, nw, eps, normed, ws, outs, none); }, 30);
+    report("norm + lm_head (fp32 out)", s, bytes);
+    g_gpu->free(logits);
+    free_sets(sets);
+  }
+
+  // Decode attention: fused (norm + RoPE + cache write + attention + combine) against the
+  // ops it replaces (qk_norm_rope, attention = cache write + attention + combine).
+  std::printf("\n%-34s %10s %10s %9s\n", "decode attention block (32/8, d128)", "us", "GB/s", "%copy");
+  RopeTable rope;
+  for (int i = 0; i < kHeadDim / 2; ++i) rope.inv_freq.push_back(static_cast<float>(std::pow(1e6, -2.0 * i / kHeadDim)));
+  TensorView qn_t = random_tensor(Shape{kHeadDim}, rng, 0.1f), kn_t = random_tensor(Shape{kHeadDim}, rng, 0.1f);
+  Weight qn{qn_t, WeightFormat::Dense, "q_norm"}, kn{kn_t, WeightFormat::Dense, "k_norm"};
+  const float scale = 1.0f / std::sqrt(static_cast<float>(kHeadDim));
+  for (int ctx : {640, 8192, 32768}) {
+    KvCacheSpec spec;
+    spec.num_layers = 1;
+    spec.num_blocks = (ctx + 1 + kBlock - 1) / kBlock;
+    spec.block_size = kBlock;
+    spec.num_kv_heads = kKvHeads;
+    spec.head_dim = kHeadDim;
+    spec.dtype = DType::BF16;
+    g_gpu->init_kv_cache(spec);
+    StepBatch sb = sequences(1, ctx - 1, 1);
+    auto batch = g_gpu->upload_batch(sb);
+    TensorView q = random_tensor(Shape{1, kHeads, kHeadDim}, rng);
+    TensorView k = random_tensor(Shape{1, kKvHeads, kHeadDim}, rng);
+    TensorView v = random_tensor(Shape{1, kKvHeads, kHeadDim}, rng);
+    TensorView out = g_gpu->alloc(DType::BF16, Shape{1, kHeads * kHeadDim});
+    const double bytes = 2.0 * ctx * kKvHeads * kHeadDim * 2;
+    char name[64];
+    double s = time_op([&] { g_gpu->attention_block(0, q, k, v, qn, kn, eps, rope, scale, *batch, out); }, 200);
+    std::snprintf(name, sizeof(name), "fused    ctx %-6d", ctx);
+    report(name, s, bytes);
+    s = time_op([&] {
+      g_gpu->qk_norm_rope(q, k, qn, kn, eps, rope, *batch);
+      g_gpu->attention(0, q, k, v, scale, *batch, out);
+    }, 200);
+    std::snprintf(name, sizeof(name), "separate ctx %-6d", ctx);
+    report(name, s, bytes);
+    for (TensorView* t : {&q, &k, &v, &out}) g_gpu->free(*t);
+  }
+  {  // q/k norm + RoPE at prefill sizes (bytes: q and k read and written)
+    for (int tokens : {2048, 8192}) {
+      StepBatch sb = sequences(1, 0, tokens);
+      KvCacheSpec spec{1, (tokens + kBlock - 1) / kBlock, kBlock, kKvHeads, kHeadDim, DType::BF16};
+      g_gpu->init_kv_cache(spec);
+      auto batch = g_gpu->upload_batch(sb);
+      TensorView q = random_tensor(Shape{tokens, kHeads, kHeadDim}, rng);
+      TensorView k = random_tensor(Shape{tokens, kKvHeads, kHeadDim}, rng);
+      const double bytes = 2.0 * 2 * tokens * (kHeads + kKvHeads) * kHeadDim;
+      const double s = time_op([&] { g_gpu->qk_norm_rope(q, k, qn, kn, eps, rope, *batch); }, 20);
+      char name[64];
+      std::snprintf(name, sizeof(name), "qk_norm_rope %d tokens", tokens);
+      report(name, s, bytes);
+      g_gpu->free(q);
+      g_gpu->free(k);
+    }
+  }
+
+  for (TensorView* t : {&res, &normed, &nw_t, &qn_t, &kn_t}) g_gpu->free(*t);
+}
+
+// A chain of decode layers: the five launches of a fused layer, 8 layers of their own
+// weights (3.1 GB, far past the L2), one token at context 640, back-to-back launches as in
+// a step (eager, programmatic launch), against the weight bytes.
+void bench_chain(double copy_gbps, Rng& rng) {
+  const float eps = 1e-6f;
+  const TensorView none{};
+  TensorView normed = g_gpu->alloc(DType::BF16, Shape{1, kHidden});
+  TensorView nw_t = random_tensor(Shape{kHidden}, rng, 0.1f);
+  Weight nw{nw_t, WeightFormat::Dense, "norm"};
+  RopeTable rope;
+  for (int i = 0; i < kHeadDim / 2; ++i) rope.inv_freq.push_back(static_cast<float>(std::pow(1e6, -2.0 * i / kHeadDim)));
+  TensorView qn_t = random_tensor(Shape{kHeadDim}, rng, 0.1f), kn_t = random_tensor(Shape{kHeadDim}, rng, 0.1f);
+  Weight qn{qn_t, WeightFormat::Dense, "q_norm"}, kn{kn_t, WeightFormat::Dense, "k_norm"};
+  const float scale = 1.0f / std::sqrt(static_cast<float>(kHeadDim));
+  auto report = [&](const char* name, double s, double bytes) {
+    std::printf("%-34s %10.1f %10.1f    %6.1f\n", name, s * 1e6, bytes / s / 1e9,
+                100.0 * bytes / s / 1e9 / copy_gbps);
+  };
+  {
+    constexpr int kLayers = 8;
+    const int ctx = 640;
+    KvCacheSpec spec{kLayers, (ctx + kBlock) / kBlock, kBlock, kKvHeads, kHeadDim, DType::BF16};
+    g_gpu->init_kv_cache(spec);
+    StepBatch sb = sequences(1, ctx - 1, 1);
+    auto batch = g_gpu->upload_batch(sb);
+    struct Layer {
+      std::vector<Weight> w;  // q, k, v, o, gate, up, down
+    };
+    std::vector<Layer> layers(kLayers);
+    const std::vector<std::pair<int, int>> shapes = {
+        {kHeads * kHeadDim, kHidden}, {kKvHeads * kHeadDim, kHidden}, {kKvHeads * kHeadDim, kHidden},
+        {kHidden, kHeads * kHeadDim}, {kInter, kHidden}, {kInter, kHidden}, {kHidden, kInter}};
+    double layer_bytes = 0;
+    for (auto [n, k] : shapes) layer_bytes += 2.0 * n * k;
+    // One random host buffer per shape, uploaded to every layer (distinct addresses).
+    for (auto [n, k] : shapes) {
+      TensorView first = random_tensor(Shape{n, k}, rng, 0.05f);
+      std::vector<uint16_t> host(static_cast<size_t>(n) * k);
+      g_gpu->synchronize();
+      std::vector<float> tmp(host.size());
+      g_gpu->to_host_f32(first, tmp.data());
+      for (size_t i = 0; i < host.size(); ++i) host[i] = f32_to_bf16(tmp[i]);
+      for (int l = 0; l < kLayers; ++l) {
+        TensorView t = l == 0 ? first : g_gpu->alloc(DType::BF16, Shape{n, k});
+        if (l > 0) cuda_copy_from_host(*g_gpu, t, host.data());
+        layers[static_cast<size_t>(l)].w.push_back(Weight{t, WeightFormat::Dense, "w"});
+      }
+    }
+    TensorView q = g_gpu->alloc(DType::BF16, Shape{1, kHeads, kHeadDim});
+    TensorView k = g_gpu->alloc(DType::BF16, Shape{1, kKvHeads, kHeadDim});
+    TensorView v = g_gpu->alloc(DType::BF16, Shape{1, kKvHeads, kHeadDim});
+    TensorView attn = g_gpu->alloc(DType::BF16, Shape{1, kHeads * kHeadDim});
+    TensorView proj = g_gpu->alloc(DType::BF16, Shape{1, kHidden});
+    TensorView gate = g_gpu->alloc(DType::BF16, Shape{1, kInter});
+    TensorView up = g_gpu->alloc(DType::BF16, Shape{1, kInter});
+    TensorView act = g_gpu->alloc(DType::BF16, Shape{1, kInter});
+    TensorView residual = random_tensor(Shape{1, kHidden}, rng);
+    TensorView q2 = q, k2 = k, v2 = v;
+    q2.shape = {1, kHeads * kHeadDim};
+    k2.shape = v2.shape = {1, kKvHeads * kHeadDim};
+    const double s = time_op([&] {
+      for (int l = 0; l < kLayers; ++l) {
+        const std::vector<Weight>& w = layers[static_cast<size_t>(l)].w;
+        const Weight* qkv[] = {&w[0], &w[1], &w[2]};
+        const TensorView qkv_out[] = {q2, k2, v2};
+        g_gpu->add_norm_linear(residual, none, nw, eps, normed, qkv, qkv_out, none);
+        g_gpu->attention_block(l, q, k, v, qn, kn, eps, rope, scale, *batch, attn);
+        g_gpu->linear_residual(attn, w[3], proj, residual);
+        const Weight* gu[] = {&w[4], &w[5]};
+        const TensorView gu_out[] = {gate, up};
+        g_gpu->add_norm_linear(residual, none, nw, eps, normed, gu, gu_out, act);
+        g_gpu->linear_residual(act, w[6], proj, residual);
+      }
+    }, 20) / kLayers;
+    report("decode layer chain (ctx 640)", s, layer_bytes);
+    std::printf("  projected step: 36 such layers + lm_head at the copy bandwidth = %.1f tok/s\n",
+                1.0 / (36 * s + 2.0 * 151936 * kHidden / (copy_gbps * 1e9)));
+    for (TensorView* t : {&q, &k, &v, &attn, &proj, &gate, &up, &act, &residual}) g_gpu->free(*t);
+    for (Layer& l : layers)
+      for (Weight& w : l.w) g_gpu->free(w.t);
+  }
+  for (TensorView* t : {&normed, &nw_t, &qn_t, &kn_t}) g_gpu->free(*t);
+}
+
 }  // namespace
 }  // namespace hearth
 
-int main() {
+int main(int argc, char** argv) {
   using namespace hearth;
   if (!cuda_device_available()) {
     std::fprintf(stderr, "bench_gpu_kernels: no CUDA device\n");
@@ -288,9 +519,18 @@ int main() {
                 info.name.c_str(), info.compute_major, info.compute_minor, info.multiprocessors,
                 copy_gbps);
     Rng rng(42);
-    bench_elementwise(copy_gbps, rng);
-    bench_linear(copy_gbps, rng);
-    bench_attention(copy_gbps, rng);
+    // Sections: all by default, or those named (fused, chain, elementwise, linear, attention).
+    auto want = [&](const char* name) {
+      if (argc <= 1) return true;
+      for (int i = 1; i < argc; ++i)
+        if (std::strcmp(argv[i], name) == 0) return true;
+      return false;
+    };
+    if (want("fused")) bench_fused(copy_gbps, rng);
+    if (want("chain")) bench_chain(copy_gbps, rng);
+    if (want("elementwise")) bench_elementwise(copy_gbps, rng);
+    if (want("linear")) bench_linear(copy_gbps, rng);
+    if (want("attention")) bench_attention(copy_gbps, rng);
     std::printf("\npeak device memory: %.2f GiB\n",
                 static_cast<double>(gpu->peak_memory_bytes()) / (1ull << 30));
   } catch (const std::exception& e) {

@@ -134,6 +134,17 @@ WeightPair make_weight(const std::vector<float>& values, const Shape& shape,
   return p;
 }
 
+Weight upload_weight_to(Backend& b, const std::vector<float>& values, const Shape& shape,
+                        const std::string& name) {
+  EXPECT_EQ(static_cast<int64_t>(values.size()), shape.numel());
+  Weight host;
+  host.name = name;
+  host.t.shape = shape;
+  host.t.dtype = DType::BF16;
+  host.t.data = weight_storage_u16().emplace_back(to_bf16(values)).data();
+  return upload_one(b, host);
+}
+
 double max_abs(const std::vector<float>& v) {
   double m = 0;
   for (float x : v) m = std::max(m, static_cast<double>(std::fabs(x)));

@@ -60,6 +60,9 @@ struct WeightPair {
 };
 WeightPair make_weight(const std::vector<float>& values, const Shape& shape,
                        const std::string& name, DType host_dtype = DType::BF16);
+// The same bf16 weight uploaded to another backend (e.g. a second CUDA backend).
+Weight upload_weight_to(Backend& b, const std::vector<float>& values, const Shape& shape,
+                        const std::string& name);
 
 // |got - ref| <= atol + rtol * |ref| for every element, no NaN/Inf in got. On failure the
 // message names the worst element; the normwise relative error is always in the log.

@@ -274,6 +274,55 @@ TEST(GpuDecode, StepGraphsMatchEagerDecode) {
   EXPECT_LE(flips, 2);
 }
 
+// The fused decode forms (norm in the GEMV prologue, residual add and SwiGLU in its
+// epilogue, q/k norm + RoPE + cache write + combine inside decode attention, the final norm
+// with lm_head) against the same model on a backend with them off, both through step
+// graphs, fed the same tokens.
+TEST(GpuDecode, FusedDecodeMatchesUnfused) {
+  HEARTH_REQUIRE_GPU();
+  hearth::testing::TempDir dir;
+  auto ckpt = small_model(dir);
+  const ModelConfig& cfg = ckpt->config();
+  CudaBackendOptions off;
+  off.fuse_decode = false;
+  auto gpu_a = make_cuda_backend({});
+  auto gpu_b = make_cuda_backend(off);
+  Qwen3Model fused(cfg, gpu_a->upload_weights(ckpt->weights()), *gpu_a);
+  Qwen3Model plain(cfg, gpu_b->upload_weights(ckpt->weights()), *gpu_b);
+  const int prompt_len = 29, steps = 100, block = 16;
+  const int kv_blocks = (prompt_len + steps + block - 1) / block;
+  for (Backend* b : {gpu_a.get(), gpu_b.get()})
+    b->init_kv_cache(KvCacheSpec{cfg.num_hidden_layers, kv_blocks, block, cfg.num_key_value_heads,
+                                 cfg.head_dim, DType::BF16});
+  std::vector<int32_t> prompt;
+  for (int i = 0; i < prompt_len; ++i) prompt.push_back((i * 71 + 3) % cfg.vocab_size);
+  std::vector<GreedyPick> pa, pb;
+  fused.forward_greedy(single_sequence_step(prompt, 0, kv_blocks, true), 5, pa);
+  plain.forward_greedy(single_sequence_step(prompt, 0, kv_blocks, true), 5, pb);
+  EXPECT_EQ(pa.at(0).id, pb.at(0).id);
+  int token = pb.at(0).id;
+  int flips = 0;
+  for (int i = 0; i < steps; ++i) {
+    const int32_t t = token;
+    const StepBatch step = single_sequence_step(std::span(&t, 1), prompt_len + i, kv_blocks, true);
+    fused.forward_greedy(step, 5, pa);
+    plain.forward_greedy(step, 5, pb);
+    ASSERT_TRUE(fused.last_step_used_graph());
+    const GreedyPick &a = pa.at(0), &b = pb.at(0);
+    // The same roundings to bf16 in both; only fp32 summation orders differ (the norm's
+    // sum of squares per CTA, the residual add in the GEMV epilogue), so the logprobs
+    // agree to well under the bf16 activations' rounding, as in StepGraphsMatchEagerDecode.
+    EXPECT_NEAR(a.logprob, b.logprob, 2e-2) << "step " << i;
+    if (a.id != b.id) {
+      ++flips;
+      ASSERT_GE(b.top.size(), 2u);
+      EXPECT_LT(std::abs(b.top[0].second - b.top[1].second), 2e-2) << "step " << i;
+    }
+    token = b.id;
+  }
+  EXPECT_LE(flips, 2);
+}
+
 // The generator's device-greedy path (step graphs on the CUDA backend) against the CPU
 // reference's generator. bf16 activations against fp32 can flip near-ties later in the
 // continuation, so the first pick and its logprobs are what is compared.

@@ -145,6 +145,45 @@ class Backend {
     swiglu(gate, up, act);
     linear(act, w, out);
   }
+  // ---- fused forms (a backend may run each as fewer kernels; the defaults compose the
+  // ops above, so every backend has them) ----
+  // residual += proj (skipped when proj has no data); normed = rms_norm(residual) * norm;
+  // outs[i] = normed @ ws[i]^T. With act set (two weights: gate and up), act =
+  // silu(outs[0]) * outs[1] too, and outs may be left unwritten (the CUDA decode GEMV
+  // computes act in its epilogue and stores only that).
+  virtual void add_norm_linear(TensorView residual, TensorView proj, const Weight& norm, float eps,
+                               TensorView normed, std::span<const Weight* const> ws,
+                               std::span<const TensorView> outs, TensorView act) {
+    if (proj.data != nullptr)
+      add_rms_norm(residual, proj, norm, eps, normed);
+    else
+      rms_norm(residual, norm, eps, normed);
+    linear_multi(normed, ws, outs);
+    if (act.data != nullptr) {
+      HEARTH_CHECK(outs.size() == 2, "add_norm_linear: act needs two outputs (gate, up), got {}",
+                   outs.size());
+      swiglu(outs[0], outs[1], act);
+    }
+  }
+  // out = x @ w^T. A backend that can fold the next residual add into this op also does
+  // residual += out and returns true; then the caller passes no proj to the next
+  // add_norm_linear. false (the default): residual is untouched.
+  virtual bool linear_residual(TensorView x, const Weight& w, TensorView out,
+                               TensorView /*residual*/) {
+    linear(x, w, out);
+    return false;
+  }
+  // qk_norm_rope, then attention (KV-cache write included), as one call so that a backend
+  // can fuse them (the CUDA decode path is one kernel). q and k are the projections before
+  // norm and RoPE; their contents afterwards are unspecified.
+  virtual void attention_block(int layer, TensorView q, TensorView k, TensorView v,
+                               const Weight& q_norm, const Weight& k_norm, float eps,
+                               const RopeTable& rope, float scale, const DeviceBatch& batch,
+                               TensorView out) {
+    qk_norm_rope(q, k, q_norm, k_norm, eps, rope, batch);
+    attention(layer, q, k, v, scale, batch, out);
+  }
+
   // Gathers rows batch.logits_rows of x ([tokens, hidden]) into out ([rows, hidden]).
   virtual void gather_rows(TensorView x, const DeviceBatch& batch, TensorView out) = 0;
   // Copies x to host memory as fp32 (dst holds x.numel() floats).

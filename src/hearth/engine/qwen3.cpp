@@ -149,36 +149,56 @@ TensorView Qwen3Model::run_step(const DeviceBatch& batch) {
   v_heads.shape = {n, c.num_key_value_heads, c.head_dim};
 
   // residual: the running residual stream; hidden: the normed input of each sub-block;
-  // proj: the output of o_proj / down_proj, added to the residual by the next fused
-  // add + norm (so each layer boundary costs one fused op, as in vLLM).
+  // proj: the output of o_proj / down_proj. The residual add of proj happens in the next
+  // add_norm_linear (fused add + norm, as in vLLM), or already in linear_residual where the
+  // backend folds it into the projection (then `pending` is false and no proj is passed).
+  // Each sub-block is three calls a backend may fuse: add + norm + projections (+ SwiGLU),
+  // q/k norm + RoPE + cache write + attention, projection (+ residual add).
+  const TensorView none{};
+  bool pending = false;  // proj holds an output not yet added to the residual
   backend_.embedding(weights_.embed_tokens, batch, residual);
   for (int l = 0; l < c.num_hidden_layers; ++l) {
     const LayerWeights& w = weights_.layers[static_cast<size_t>(l)];
-    if (l == 0) {
-      backend_.rms_norm(residual, w.input_layernorm, eps, hidden);
-    } else {
-      backend_.add_rms_norm(residual, proj, w.input_layernorm, eps, hidden);
-    }
     {
       const Weight* ws[] = {&w.q_proj, &w.k_proj, &w.v_proj};
       const TensorView outs[] = {q, k, v};
-      backend_.linear_multi(hidden, ws, outs);
+      backend_.add_norm_linear(residual, pending ? proj : none, w.input_layernorm, eps, hidden, ws,
+                               outs, none);
     }
-    backend_.qk_norm_rope(q_heads, k_heads, w.q_norm, w.k_norm, eps, rope_, batch);
-    backend_.attention(l, q_heads, k_heads, v_heads, scale, batch, attn);
-    backend_.linear(attn, w.o_proj, proj);
-    backend_.add_rms_norm(residual, proj, w.post_attention_layernorm, eps, hidden);
+    backend_.attention_block(l, q_heads, k_heads, v_heads, w.q_norm, w.k_norm, eps, rope_, scale,
+                             batch, attn);
+    pending = !backend_.linear_residual(attn, w.o_proj, proj, residual);
     {
       const Weight* ws[] = {&w.gate_proj, &w.up_proj};
       const TensorView outs[] = {gate, up};
-      backend_.linear_multi(hidden, ws, outs);
+      backend_.add_norm_linear(residual, pending ? proj : none, w.post_attention_layernorm, eps,
+                               hidden, ws, outs, act);
     }
-    backend_.swiglu_linear(gate, up, w.down_proj, act, proj);
+    pending = !backend_.linear_residual(act, w.down_proj, proj, residual);
   }
-  backend_.add_rms_norm(residual, proj, weights_.norm, eps, hidden);
-  if (rows == 0) return {};
-  TensorView sel = rows_.rows(0, rows);
+  if (rows == 0) {
+    if (pending)
+      backend_.add_rms_norm(residual, proj, weights_.norm, eps, hidden);
+    else
+      backend_.rms_norm(residual, weights_.norm, eps, hidden);
+    return {};
+  }
   TensorView out = logits_.rows(0, rows);
+  bool identity_rows = rows == n;
+  for (int r = 0; r < rows && identity_rows; ++r) identity_rows = b.logits_rows[static_cast<size_t>(r)] == r;
+  if (identity_rows) {
+    // Every row wanted in order (decode): the final norm goes with the lm_head projection.
+    const Weight* ws[] = {&weights_.lm_head};
+    const TensorView outs[] = {out};
+    backend_.add_norm_linear(residual, pending ? proj : none, weights_.norm, eps, hidden, ws, outs,
+                             none);
+    return out;
+  }
+  if (pending)
+    backend_.add_rms_norm(residual, proj, weights_.norm, eps, hidden);
+  else
+    backend_.rms_norm(residual, weights_.norm, eps, hidden);
+  TensorView sel = rows_.rows(0, rows);
   backend_.gather_rows(hidden, batch, sel);
   backend_.linear(sel, weights_.lm_head, out);
   return out;

@@ -45,6 +45,11 @@ CudaBackend::CudaBackend(const CudaBackendOptions& options)
                "gemv_max_rows {} outside [0, {}]", options.gemv_max_rows, kGemvMaxM);
   gemv_max_rows_ = (gemv != nullptr && std::strcmp(gemv, "0") == 0) ? 0 : options.gemv_max_rows;
   fuse_swiglu_ = options.fuse_swiglu || env_flag("HEARTH_CUDA_FUSE_SWIGLU");
+  const char* fuse = std::getenv("HEARTH_CUDA_FUSE");
+  fuse_decode_ = options.fuse_decode && (fuse == nullptr || std::strcmp(fuse, "0") != 0);
+  // A/B of the GEMV grid: CTAs per SM of the persistent grid (0: one CTA per row group).
+  if (const char* ctas = std::getenv("HEARTH_CUDA_GEMV_CTAS_PER_SM"))
+    gemv_ctas_per_sm_ = std::clamp(std::atoi(ctas), 0, 2);
   size_t free_bytes = 0, total_bytes = 0;
   HEARTH_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
   size_t budget = options.memory_budget_bytes == 0 ? free_bytes : options.memory_budget_bytes;

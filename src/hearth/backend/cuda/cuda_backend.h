@@ -26,6 +26,11 @@ struct CudaBackendOptions {
   // SwiGLU inside the down projection's input read (swiglu_linear). Off: slower on the
   // H200 (NOTES.md). HEARTH_CUDA_FUSE_SWIGLU=1 turns it on too.
   bool fuse_swiglu = false;
+  // Fused decode forms at one row (backend.h: add_norm_linear, linear_residual,
+  // attention_block): rms_norm in the GEMV prologue, residual add and SwiGLU in its
+  // epilogue, q/k norm + RoPE + KV-cache write + split combine inside decode attention.
+  // HEARTH_CUDA_FUSE=0 turns them off (A/B timing).
+  bool fuse_decode = true;
 };
 
 struct CudaDeviceInfo {

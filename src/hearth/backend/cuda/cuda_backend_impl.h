@@ -8,11 +8,13 @@
 #include <map>
 #include <memory>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "hearth/backend/cuda/cuda_backend.h"
 #include "hearth/backend/cuda/device_memory.h"
 #include "hearth/backend/cuda/gemm.h"
+#include "hearth/backend/cuda/kernels.h"
 
 namespace hearth::cuda {
 
@@ -81,6 +83,13 @@ class CudaBackend final : public Backend {
   void swiglu_linear(TensorView gate, TensorView up, const Weight& w, TensorView act,
                      TensorView out) override;
   void gather_rows(TensorView x, const DeviceBatch& batch, TensorView out) override;
+  void add_norm_linear(TensorView residual, TensorView proj, const Weight& norm, float eps,
+                       TensorView normed, std::span<const Weight* const> ws,
+                       std::span<const TensorView> outs, TensorView act) override;
+  bool linear_residual(TensorView x, const Weight& w, TensorView out, TensorView residual) override;
+  void attention_block(int layer, TensorView q, TensorView k, TensorView v, const Weight& q_norm,
+                       const Weight& k_norm, float eps, const RopeTable& rope, float scale,
+                       const DeviceBatch& batch, TensorView out) override;
   void to_host_f32(TensorView x, float* dst) override;
   void synchronize() override;
   double measure_copy_bandwidth_gbps() override;
@@ -119,6 +128,19 @@ class CudaBackend final : public Backend {
                    const std::vector<size_t>& offsets);
   // Whether linear(x, w) for `tokens` rows can take the GEMV kernel.
   bool gemv_eligible(const TensorView& x, const Weight& w, int64_t tokens) const;
+  // attention's checks (shapes, cache, batch against the cache) and its kernel arguments.
+  AttentionParams attention_params(int layer, const TensorView& q, const TensorView& k,
+                                   const TensorView& v, float scale, const CudaDeviceBatch& db,
+                                   const TensorView& out) const;
+  // qk_norm_rope's checks; returns the RoPE arguments of the kernels.
+  RopeArgs rope_args(const Weight& q_norm, const Weight& k_norm, const RopeTable& rope,
+                     const TensorView& q, const TensorView& k, int tokens) const;
+  // The attention kernels after the cache write: prefill, or split decode + combine.
+  void run_attention(const AttentionParams& p, const CudaDeviceBatch& db);
+  // Decode splits and split size for this batch (split_size 0: sized on the device).
+  std::pair<int, int> decode_split_plan(const CudaDeviceBatch& db) const;
+  // Zeroed int32 counters for the fused decode attention's split combine (at least n).
+  int* attention_counters(size_t n);
   // Decode splits for a batch whose longest context is `max_context` (static) or may grow
   // up to it (graphs).
   int decode_splits(int tokens, int max_context) const;
@@ -132,6 +154,16 @@ class CudaBackend final : public Backend {
   // of copy against 84 % for the two ops (its registers allow one CTA per SM), and decode
   // at 184 against 197 tok/s.
   bool fuse_swiglu_ = false;
+  // The fused decode forms (add_norm_linear, linear_residual, attention_block as fewer
+  // kernels; CudaBackendOptions::fuse_decode, HEARTH_CUDA_FUSE=0 turns them off).
+  bool fuse_decode_ = true;
+  // GEMV grid: this many CTAs per SM (persistent; 0: one CTA per row group;
+  // HEARTH_CUDA_GEMV_CTAS_PER_SM). Two: 128 KB of weight copies in flight per SM; one CTA
+  // per SM measured 8.0 against 5.2 ms per token on the H200 (NOTES.md).
+  int gemv_ctas_per_sm_ = 2;
+  void gemv_grid(GemvParams& p) const { p.max_ctas = gemv_ctas_per_sm_ * multiprocessors_; }
+  int* counters_ = nullptr;
+  size_t counters_n_ = 0;
   cudaStream_t stream_ = nullptr;
   std::unique_ptr<DeviceMemory> memory_;
   std::unique_ptr<Gemm> gemm_;

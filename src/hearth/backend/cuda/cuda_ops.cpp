@@ -137,6 +137,7 @@ void CudaBackend::linear(TensorView x, const Weight& w, TensorView out) {
     p.out_f32 = out.dtype == DType::F32;
     p.num_segments = 1;
     p.seg[0] = GemvSegment{w.t.data, out.data, n_out};
+    gemv_grid(p);
     HEARTH_CUDA_CHECK(launch_gemv(p, stream_));
   } else {
     gemm_->bf16_xwt(x.data, w.t.data, out.data, tokens, n_out, n_in, out.dtype == DType::F32);
@@ -171,19 +172,17 @@ void CudaBackend::linear_multi(TensorView x, std::span<const Weight* const> ws,
   p.num_segments = static_cast<int>(ws.size());
   for (size_t i = 0; i < ws.size(); ++i)
     p.seg[i] = GemvSegment{ws[i]->t.data, outs[i].data, ws[i]->t.shape[0]};
+  gemv_grid(p);
   HEARTH_CUDA_CHECK(launch_gemv(p, stream_));
   op_done("linear_multi");
 }
 
-void CudaBackend::qk_norm_rope(TensorView q, TensorView k, const Weight& q_norm,
-                               const Weight& k_norm, float eps, const RopeTable& rope,
-                               const DeviceBatch& batch) {
+RopeArgs CudaBackend::rope_args(const Weight& q_norm, const Weight& k_norm, const RopeTable& rope,
+                                const TensorView& q, const TensorView& k, int tokens) const {
   check_weight(q_norm, 1);
   check_weight(k_norm, 1);
   check_bf16(q, "qk_norm_rope q");
   check_bf16(k, "qk_norm_rope k");
-  const CudaDeviceBatch& db = device_batch(batch);
-  const StepBatch& b = db.host();
   const int64_t head_dim = q_norm.t.shape[0];
   HEARTH_CHECK(k_norm.t.shape[0] == head_dim && head_dim % 2 == 0,
                "q_norm '{}' / k_norm '{}' sizes {} / {} (must be equal and even)", q_norm.name,
@@ -192,16 +191,26 @@ void CudaBackend::qk_norm_rope(TensorView q, TensorView k, const Weight& q_norm,
                "of {}", head_dim, 2 * kMaxRopeFrequencies);
   HEARTH_CHECK(static_cast<int64_t>(rope.inv_freq.size()) == head_dim / 2,
                "RoPE table has {} frequencies for head_dim {}", rope.inv_freq.size(), head_dim);
-  const int64_t tokens = b.num_tokens();
-  const int64_t per_token = tokens * head_dim;
+  const int64_t per_token = static_cast<int64_t>(tokens) * head_dim;
   HEARTH_CHECK(per_token > 0 && q.numel() % per_token == 0 && k.numel() % per_token == 0,
                "qk_norm_rope: q {} / k {} are not [{} tokens, heads, {}]", q.shape.str(),
                k.shape.str(), tokens, head_dim);
   RopeArgs args{};
   std::copy(rope.inv_freq.begin(), rope.inv_freq.end(), args.inv_freq);
   args.attention_scaling = rope.attention_scaling;
+  return args;
+}
+
+void CudaBackend::qk_norm_rope(TensorView q, TensorView k, const Weight& q_norm,
+                               const Weight& k_norm, float eps, const RopeTable& rope,
+                               const DeviceBatch& batch) {
+  const CudaDeviceBatch& db = device_batch(batch);
+  const int tokens = db.host().num_tokens();
+  const RopeArgs args = rope_args(q_norm, k_norm, rope, q, k, tokens);
+  const int64_t head_dim = q_norm.t.shape[0];
+  const int64_t per_token = tokens * head_dim;
   HEARTH_CUDA_CHECK(launch_qk_norm_rope(
-      q.data, k.data, static_cast<int>(tokens), static_cast<int>(q.numel() / per_token),
+      q.data, k.data, tokens, static_cast<int>(q.numel() / per_token),
       static_cast<int>(k.numel() / per_token), static_cast<int>(head_dim), q_norm.t.data,
       k_norm.t.data, eps, args, db.positions, stream_));
   op_done("qk_norm_rope");
@@ -237,8 +246,10 @@ void CudaBackend::check_batch_against_cache(const CudaDeviceBatch& db) const {
   db.checked_block_size = kv_spec_.block_size;
 }
 
-void CudaBackend::attention(int layer, TensorView q, TensorView k, TensorView v, float scale,
-                            const DeviceBatch& batch, TensorView out) {
+AttentionParams CudaBackend::attention_params(int layer, const TensorView& q, const TensorView& k,
+                                              const TensorView& v, float scale,
+                                              const CudaDeviceBatch& db,
+                                              const TensorView& out) const {
   HEARTH_CHECK(kv_base_ != nullptr, "attention before init_kv_cache");
   HEARTH_CHECK(layer >= 0 && layer < kv_spec_.num_layers, "layer {} outside the KV cache ({} "
                "layers)", layer, kv_spec_.num_layers);
@@ -246,7 +257,6 @@ void CudaBackend::attention(int layer, TensorView q, TensorView k, TensorView v,
   check_bf16(k, "attention k");
   check_bf16(v, "attention v");
   check_bf16(out, "attention output");
-  const CudaDeviceBatch& db = device_batch(batch);
   const StepBatch& b = db.host();
   const int tokens = b.num_tokens();
   const int kv_heads = kv_spec_.num_kv_heads;
@@ -268,16 +278,11 @@ void CudaBackend::attention(int layer, TensorView q, TensorView k, TensorView v,
   check_batch_against_cache(db);
 
   char* layer_base = static_cast<char*>(kv_base_) + layer * kv_spec_.bytes_per_layer();
-  void* k_cache = layer_base;
-  void* v_cache = layer_base + kv_spec_.bytes_per_layer() / 2;
-  HEARTH_CUDA_CHECK(launch_kv_cache_write(k.data, v.data, db.slot_mapping, tokens,
-                                          kv_heads * head_dim, k_cache, v_cache, stream_));
-
   AttentionParams p{};
   p.q = q.data;
   p.out = out.data;
-  p.k_cache = k_cache;
-  p.v_cache = v_cache;
+  p.k_cache = layer_base;
+  p.v_cache = layer_base + kv_spec_.bytes_per_layer() / 2;
   p.query_start = db.query_start;
   p.context_lens = db.context_lens;
   p.block_tables = db.block_tables;
@@ -289,46 +294,134 @@ void CudaBackend::attention(int layer, TensorView q, TensorView k, TensorView v,
   p.head_dim = head_dim;
   p.block_size = kv_spec_.block_size;
   p.scale = scale;
+  p.token_is_seq = db.max_q_len == 1 && b.num_seqs() == tokens;
+  return p;
+}
 
-  if (db.max_q_len > 1 && prefill_supports_head_dim(head_dim)) {
+std::pair<int, int> CudaBackend::decode_split_plan(const CudaDeviceBatch& db) const {
+  const int max_context = std::max(db.max_context, 1);
+  if (db.fixed) {
+    // A recorded step: the context grows between replays, so the kernel sizes each
+    // sequence's splits itself (split_size 0) over a count fixed for the recording.
+    return {db.graph_splits, 0};
+  }
+  if (db.max_q_len != 1) return {1, max_context};
+  int splits = decode_splits(db.host().num_tokens(), max_context);
+  int split_size = (max_context + splits - 1) / splits;
+  split_size = (split_size + kSplitRound - 1) / kSplitRound * kSplitRound;
+  splits = (max_context + split_size - 1) / split_size;
+  return {splits, split_size};
+}
+
+void CudaBackend::run_attention(const AttentionParams& p, const CudaDeviceBatch& db) {
+  if (db.max_q_len > 1 && prefill_supports_head_dim(p.head_dim)) {
     HEARTH_CUDA_CHECK(launch_prefill_attention(p, db.prefill_tiles, db.num_prefill_tiles, stream_));
-  } else {
-    // Decode steps, and prefill for head dims the tensor-core kernel does not cover.
-    HEARTH_CHECK(heads / kv_heads <= kDecodeMaxGroup, "attention: {} query heads per kv head; "
-                 "the CUDA decode kernel handles up to {}", heads / kv_heads, kDecodeMaxGroup);
-    const int max_context = std::max(db.max_context, 1);
-    int splits = 1;
-    int split_size = max_context;
-    if (db.fixed) {
-      // A recorded step: the context grows between replays, so the kernel sizes each
-      // sequence's splits itself (split_size 0) over a count fixed for the recording.
-      splits = db.graph_splits;
-      split_size = 0;
-    } else if (db.max_q_len == 1) {
-      splits = decode_splits(tokens, max_context);
-      split_size = (max_context + splits - 1) / splits;
-      split_size = (split_size + kSplitRound - 1) / kSplitRound * kSplitRound;
-      splits = (max_context + split_size - 1) / split_size;
-    }
+    return;
+  }
+  // Decode steps, and prefill for head dims the tensor-core kernel does not cover.
+  HEARTH_CHECK(p.heads / p.kv_heads <= kDecodeMaxGroup, "attention: {} query heads per kv head; "
+               "the CUDA decode kernel handles up to {}", p.heads / p.kv_heads, kDecodeMaxGroup);
+  const auto [splits, split_size] = decode_split_plan(db);
+  float* partial_out = nullptr;
+  float* partial_lse = nullptr;
+  if (splits > 1 || db.fixed) {
+    const size_t rows = static_cast<size_t>(p.tokens) * p.heads * splits;
+    auto* base = static_cast<float*>(scratch(rows * (p.head_dim + 1) * sizeof(float)));
+    partial_out = base;
+    partial_lse = base + rows * p.head_dim;
+  }
+  HEARTH_CUDA_CHECK(
+      launch_decode_attention(p, splits, split_size, partial_out, partial_lse, stream_));
+}
+
+void CudaBackend::attention(int layer, TensorView q, TensorView k, TensorView v, float scale,
+                            const DeviceBatch& batch, TensorView out) {
+  const CudaDeviceBatch& db = device_batch(batch);
+  const AttentionParams p = attention_params(layer, q, k, v, scale, db, out);
+  HEARTH_CUDA_CHECK(launch_kv_cache_write(k.data, v.data, db.slot_mapping, p.tokens,
+                                          p.kv_heads * p.head_dim, const_cast<void*>(p.k_cache),
+                                          const_cast<void*>(p.v_cache), stream_));
+  run_attention(p, db);
+  op_done("attention");
+}
+
+int* CudaBackend::attention_counters(size_t n) {
+  if (n <= counters_n_) return counters_;
+  // Recorded graphs hold the old address; a recording sizes this in its eager run first.
+  HEARTH_CHECK(!capturing_, "attention counters grew while a step graph was being recorded");
+  drop_graphs();
+  if (counters_ != nullptr) memory_->release(counters_);
+  counters_ = nullptr;
+  counters_n_ = 0;
+  const size_t grow = std::max<size_t>(n, 1024);
+  counters_ = static_cast<int*>(memory_->allocate(grow * sizeof(int), "attention counters"));
+  HEARTH_CUDA_CHECK(cudaMemsetAsync(counters_, 0, grow * sizeof(int), stream_));
+  counters_n_ = grow;
+  return counters_;
+}
+
+void CudaBackend::attention_block(int layer, TensorView q, TensorView k, TensorView v,
+                                  const Weight& q_norm, const Weight& k_norm, float eps,
+                                  const RopeTable& rope, float scale, const DeviceBatch& batch,
+                                  TensorView out) {
+  if (!fuse_decode_) {
+    Backend::attention_block(layer, q, k, v, q_norm, k_norm, eps, rope, scale, batch, out);
+    return;
+  }
+  const CudaDeviceBatch& db = device_batch(batch);
+  const int tokens = db.host().num_tokens();
+  const RopeArgs args = rope_args(q_norm, k_norm, rope, q, k, tokens);
+  const AttentionParams p = attention_params(layer, q, k, v, scale, db, out);
+  HEARTH_CHECK(q_norm.t.shape[0] == p.head_dim, "q_norm '{}' has {} elements; the KV cache's "
+               "head_dim is {}", q_norm.name, q_norm.t.shape[0], p.head_dim);
+  const bool aligned = aligned16(k.data) && aligned16(v.data) && aligned16(q_norm.t.data) &&
+                       aligned16(k_norm.t.data);
+  if (db.max_q_len == 1 && decode_fusion_supported(p.head_dim) && aligned &&
+      p.heads / p.kv_heads <= kDecodeMaxGroup) {
+    // Decode: one kernel for q/k norm + RoPE, the cache write, attention and the combine.
+    const auto [splits, split_size] = decode_split_plan(db);
     float* partial_out = nullptr;
     float* partial_lse = nullptr;
-    if (splits > 1 || db.fixed) {
-      const size_t rows = static_cast<size_t>(tokens) * heads * splits;
-      auto* base = static_cast<float*>(scratch(rows * (head_dim + 1) * sizeof(float)));
+    int* counters = nullptr;
+    if (splits > 1) {
+      const size_t rows = static_cast<size_t>(p.tokens) * p.heads * splits;
+      auto* base = static_cast<float*>(scratch(rows * (p.head_dim + 1) * sizeof(float)));
       partial_out = base;
-      partial_lse = base + rows * head_dim;
+      partial_lse = base + rows * p.head_dim;
+      counters = attention_counters(static_cast<size_t>(p.tokens) * p.kv_heads);
     }
-    HEARTH_CUDA_CHECK(
-        launch_decode_attention(p, splits, split_size, partial_out, partial_lse, stream_));
+    DecodeFusion f{};
+    f.k_new = k.data;
+    f.v_new = v.data;
+    f.q_w = q_norm.t.data;
+    f.k_w = k_norm.t.data;
+    f.eps = eps;
+    f.positions = db.positions;
+    f.slot_mapping = db.slot_mapping;
+    f.counters = counters;
+    f.rope = args;
+    HEARTH_CUDA_CHECK(launch_decode_attention_fused(p, f, splits, split_size, partial_out,
+                                                    partial_lse, stream_));
+  } else {
+    // Prefill: q/k norm + RoPE with the cache write in one kernel, then attention.
+    const QkCacheWrite cache{v.data, db.slot_mapping, const_cast<void*>(p.k_cache),
+                             const_cast<void*>(p.v_cache)};
+    HEARTH_CUDA_CHECK(launch_qk_norm_rope(q.data, k.data, tokens, p.heads, p.kv_heads, p.head_dim,
+                                          q_norm.t.data, k_norm.t.data, eps, args, db.positions,
+                                          stream_, &cache));
+    run_attention(p, db);
   }
-  op_done("attention");
+  op_done("attention_block");
 }
 
 int CudaBackend::decode_splits(int tokens, int max_context) const {
   const int64_t ctas = static_cast<int64_t>(std::max(tokens, 1)) * kv_spec_.num_kv_heads;
   const auto want = static_cast<int>(
       std::min<int64_t>(kMaxSplits, (int64_t{kCtasPerSm} * multiprocessors_ + ctas - 1) / ctas));
-  const int by_length = (std::max(max_context, 1) + kMinSplit - 1) / kMinSplit;
+  // With the combine inside the fused kernel a split costs less: 64 positions (one
+  // iteration of the kernel's loop at GQA group 4) instead of 128.
+  const int min_split = fuse_decode_ ? kMinSplit / 2 : kMinSplit;
+  const int by_length = (std::max(max_context, 1) + min_split - 1) / min_split;
   return std::clamp(std::min(want, by_length), 1, kMaxSplits);
 }
 
@@ -352,6 +445,7 @@ void CudaBackend::swiglu_linear(TensorView gate, TensorView up, const Weight& w,
   p.out_f32 = out.dtype == DType::F32;
   p.num_segments = 1;
   p.seg[0] = GemvSegment{w.t.data, out.data, w.t.shape[0]};
+  gemv_grid(p);
   HEARTH_CUDA_CHECK(launch_gemv(p, stream_));
   op_done("swiglu_linear");
 }
@@ -365,6 +459,84 @@ void CudaBackend::swiglu(TensorView gate, TensorView up, TensorView out) {
                out.shape.str());
   HEARTH_CUDA_CHECK(launch_swiglu(gate.data, up.data, gate.numel(), out.data, stream_));
   op_done("swiglu");
+}
+
+bool CudaBackend::linear_residual(TensorView x, const Weight& w, TensorView out,
+                                  TensorView residual) {
+  const int64_t tokens = check_linear(x, w, out);
+  if (!fuse_decode_ || tokens != 1 || out.dtype != DType::BF16 || residual.data == nullptr ||
+      !gemv_eligible(x, w, tokens)) {
+    linear(x, w, out);
+    return false;
+  }
+  const int64_t n_out = w.t.shape[0];
+  check_bf16(residual, "linear_residual residual");
+  HEARTH_CHECK(residual.numel() == n_out, "linear_residual '{}': residual {} for {} outputs",
+               w.name, residual.shape.str(), n_out);
+  HEARTH_CHECK(residual.data != out.data && residual.data != x.data,
+               "linear_residual: the residual must not alias the input or the output");
+  GemvParams p{};
+  p.x = x.data;
+  p.m = 1;
+  p.k = w.t.shape[1];
+  p.out_f32 = false;
+  p.num_segments = 1;
+  p.seg[0] = GemvSegment{w.t.data, out.data, n_out};
+  p.residual = residual.data;
+  gemv_grid(p);
+  HEARTH_CUDA_CHECK(launch_gemv(p, stream_));
+  op_done("linear_residual");
+  return true;
+}
+
+void CudaBackend::add_norm_linear(TensorView residual, TensorView proj, const Weight& norm,
+                                  float eps, TensorView normed, std::span<const Weight* const> ws,
+                                  std::span<const TensorView> outs, TensorView act) {
+  // The fused form: one row, the residual already up to date (linear_residual did the
+  // add), one GEMV launch with the norm in its prologue (and SwiGLU in its epilogue).
+  bool fused = fuse_decode_ && proj.data == nullptr && !ws.empty() &&
+               ws.size() == outs.size() && ws.size() <= static_cast<size_t>(kGemvMaxSegments) &&
+               residual.data != nullptr && normed.data != nullptr;
+  int64_t cols = 0;
+  if (fused) {
+    check_weight(norm, 1);
+    check_bf16(residual, "add_norm_linear residual");
+    check_bf16(normed, "add_norm_linear normed");
+    cols = norm.t.shape[0];
+    fused = rows_of(residual, cols, "add_norm_linear residual") == 1 &&
+            normed.numel() == cols && aligned16(residual.data) && aligned16(normed.data) &&
+            aligned16(norm.t.data) && cols % 8 == 0 && normed.data != residual.data;
+  }
+  for (size_t i = 0; fused && i < ws.size(); ++i) {
+    const int64_t t = check_linear(normed, *ws[i], outs[i]);
+    fused = gemv_eligible(normed, *ws[i], t) && outs[i].dtype == outs[0].dtype;
+    for (size_t j = 0; j < i; ++j)
+      HEARTH_CHECK(outs[i].data != outs[j].data, "add_norm_linear outputs {} and {} alias", j, i);
+  }
+  if (fused && act.data != nullptr) {
+    check_bf16(act, "add_norm_linear act");
+    fused = ws.size() == 2 && ws[0]->t.shape[0] == ws[1]->t.shape[0] &&
+            act.numel() == ws[0]->t.shape[0] && outs[0].dtype == DType::BF16;
+  }
+  if (!fused) {
+    Backend::add_norm_linear(residual, proj, norm, eps, normed, ws, outs, act);
+    return;
+  }
+  GemvParams p{};
+  p.x = residual.data;
+  p.m = 1;
+  p.k = cols;
+  p.out_f32 = outs[0].dtype == DType::F32;
+  p.num_segments = static_cast<int>(ws.size());
+  for (size_t i = 0; i < ws.size(); ++i)
+    p.seg[i] = GemvSegment{ws[i]->t.data, outs[i].data, ws[i]->t.shape[0]};
+  p.norm_w = norm.t.data;
+  p.eps = eps;
+  p.normed = normed.data;
+  p.act = act.data;
+  gemv_grid(p);
+  HEARTH_CUDA_CHECK(launch_gemv(p, stream_));
+  op_done("add_norm_linear");
 }
 
 void CudaBackend::gather_rows(TensorView x, const DeviceBatch& batch, TensorView out) {

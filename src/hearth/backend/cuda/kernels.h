@@ -54,12 +54,24 @@ struct RopeArgs {
   float inv_freq[kMaxRopeFrequencies];
   float attention_scaling;
 };
+// With it, launch_qk_norm_rope also writes each token's k (after RoPE) and v rows
+// ([tokens, kv_heads, head_dim]) into the paged cache at slot_mapping[t] (negative slots:
+// padding, skipped), as launch_kv_cache_write does.
+struct QkCacheWrite {
+  const void* v;
+  const int32_t* slot_mapping;
+  void* k_cache;
+  void* v_cache;
+};
 // In place on q ([tokens, heads, head_dim]) and k ([tokens, kv_heads, head_dim]): per-head
-// RMSNorm with q_w / k_w ([head_dim]), then NeoX RoPE at positions[t].
+// RMSNorm with q_w / k_w ([head_dim]), then NeoX RoPE at positions[t]. Head dims 64, 128
+// and 256 (16-byte aligned data) take a vectorized kernel (one CTA per token); the rest a
+// general one (and, with a cache write, a second kernel for it).
+bool qk_norm_rope_vectorized(int head_dim);
 cudaError_t launch_qk_norm_rope(void* q, void* k, int tokens, int heads, int kv_heads,
                                 int head_dim, const void* q_w, const void* k_w, float eps,
                                 const RopeArgs& rope, const int32_t* positions,
-                                cudaStream_t stream);
+                                cudaStream_t stream, const QkCacheWrite* cache = nullptr);
 
 // ---- attention (attention_prefill.cu, attention_decode.cu) ----
 
@@ -80,6 +92,9 @@ struct AttentionParams {
   int head_dim;
   int block_size;
   float scale;  // softmax scale (1/sqrt(head_dim) for Qwen3)
+  // Decode batches with token t = sequence t (one token each): the decode kernel skips
+  // the token_seq / query_start lookups (two dependent loads at its start).
+  bool token_is_seq = false;
 };
 
 // Causal prefill over the paged cache (FlashAttention-2 style). `tiles` holds pairs
@@ -114,14 +129,46 @@ cudaError_t launch_decode_attention(const AttentionParams& p, int num_splits, in
                                     float* partial_out, float* partial_lse,
                                     cudaStream_t stream);
 
+// The decode attention with the ops before and after it fused in (decode steps: one
+// query token per sequence): the q rows (p.q, before norm) get their per-head RMSNorm and
+// RoPE in each CTA, the CTA whose split holds the token's own position normalizes and
+// rotates its k row (k_new), writes k and v (v_new) to the cache at slot_mapping[t] and
+// uses them from shared memory, and the last CTA of each (token, kv head) to finish
+// combines the splits (counters: [tokens * kv_heads] int32, zero; left zero). One launch
+// instead of four (q/k norm + RoPE, cache write, attention, combine). Head dims 64 and 128.
+struct DecodeFusion {
+  const void* k_new;  // [tokens, kv_heads, head_dim], before norm and RoPE
+  const void* v_new;  // [tokens, kv_heads, head_dim]
+  const void* q_w;
+  const void* k_w;
+  float eps;
+  const int32_t* positions;
+  const int32_t* slot_mapping;
+  int* counters;
+  RopeArgs rope;
+};
+bool decode_fusion_supported(int head_dim);
+cudaError_t launch_decode_attention_fused(const AttentionParams& p, const DecodeFusion& f,
+                                          int num_splits, int split_size, float* partial_out,
+                                          float* partial_lse, cudaStream_t stream);
+
 // ---- small-M GEMV (gemv_kernels.cu) ----
 
 // out_s = x @ w_s^T for up to kGemvMaxSegments weights sharing the input (q/k/v, gate/up):
 // one launch, rows of all segments spread over the grid. x: [m, k] bf16 (m <= kGemvMaxM,
 // k % 8 == 0, 16-byte aligned); segment s: w [rows, k] bf16 (16-byte aligned), out [m, rows]
 // bf16 or fp32. fp32 accumulation. Decode is a stream over the weights: this kernel keeps
-// 16-byte weight loads in flight from every warp and starts loading before the previous
-// kernel ends (programmatic launch).
+// weight copies (cp.async, a ring of shared-memory stages) in flight from every thread of
+// a persistent grid and starts loading before the previous kernel ends (programmatic
+// launch).
+//
+// Fused forms (m = 1 only; see gemv_kernels.cu):
+// - norm_w: x is the residual stream and the input is bf16(norm_w * (x * inv_rms(x)))
+//   (rms_norm in the prologue; CTA 0 stores the normalized input to `normed` if set);
+// - residual: one segment; out = bf16(acc) and residual += out (bf16), the residual add
+//   of the next add + norm done in this epilogue;
+// - act: two segments of equal rows (gate, up), laid out 4 + 4 rows per CTA, and the
+//   epilogue stores act = bf16(silu(bf16 gate) * bf16 up) instead of the two outputs.
 constexpr int kGemvMaxM = 8;
 constexpr int kGemvMaxSegments = 4;
 struct GemvSegment {
@@ -138,6 +185,14 @@ struct GemvParams {
   bool out_f32;
   int num_segments;
   GemvSegment seg[kGemvMaxSegments];
+  const void* norm_w = nullptr;
+  float eps = 0.0f;
+  void* normed = nullptr;
+  void* residual = nullptr;
+  void* act = nullptr;
+  // Grid size cap (persistent CTAs, each sweeping several row groups); 0: one CTA per
+  // row group.
+  int max_ctas = 0;
 };
 cudaError_t launch_gemv(const GemvParams& p, cudaStream_t stream);
 
