@@ -54,6 +54,9 @@ struct StepBatch {
 
   int num_tokens() const { return static_cast<int>(token_ids.size()); }
   int num_seqs() const { return static_cast<int>(context_lens.size()); }
+  // Checks that the fields agree with each other (sizes, offsets, rows); every backend's
+  // upload_batch calls it. Throws hearth::Error ("internal check failed": a caller bug).
+  void validate() const;
 };
 
 // The shape of a step: what a recorded step graph depends on besides buffer addresses.

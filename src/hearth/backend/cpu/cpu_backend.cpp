@@ -141,29 +141,7 @@ cpu::PagedKvLayer CpuBackend::kv_layer(int layer) const {
 }
 
 std::unique_ptr<DeviceBatch> CpuBackend::upload_batch(const StepBatch& b) {
-  const int tokens = b.num_tokens();
-  const int seqs = b.num_seqs();
-  HEARTH_CHECK(static_cast<int>(b.positions.size()) == tokens &&
-                   static_cast<int>(b.slot_mapping.size()) == tokens,
-               "step batch: {} tokens but {} positions and {} slots", tokens, b.positions.size(),
-               b.slot_mapping.size());
-  HEARTH_CHECK(static_cast<int>(b.query_start.size()) == seqs + 1,
-               "step batch: {} sequences but {} query_start entries", seqs, b.query_start.size());
-  HEARTH_CHECK(b.query_start[0] == 0 && b.query_start[seqs] == tokens,
-               "step batch: query_start must run from 0 to {} tokens", tokens);
-  for (int s = 0; s < seqs; ++s) {
-    HEARTH_CHECK(b.query_start[s] <= b.query_start[s + 1], "step batch: query_start decreases "
-                 "at sequence {}", s);
-    HEARTH_CHECK(b.context_lens[s] >= b.query_start[s + 1] - b.query_start[s],
-                 "step batch: sequence {} has context length {} < its {} new tokens", s,
-                 b.context_lens[s], b.query_start[s + 1] - b.query_start[s]);
-  }
-  HEARTH_CHECK(b.max_blocks_per_seq >= 0 &&
-                   b.block_tables.size() == static_cast<size_t>(seqs) * b.max_blocks_per_seq,
-               "step batch: block_tables has {} entries, expected {} x {}", b.block_tables.size(),
-               seqs, b.max_blocks_per_seq);
-  for (int32_t r : b.logits_rows)
-    HEARTH_CHECK(r >= 0 && r < tokens, "step batch: logits row {} outside [0, {})", r, tokens);
+  b.validate();
   return std::make_unique<CpuDeviceBatch>(b);
 }
 

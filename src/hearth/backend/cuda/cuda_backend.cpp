@@ -229,22 +229,9 @@ void CudaBackend::init_kv_cache(const KvCacheSpec& spec) {
 
 void CudaBackend::pack_batch(const StepBatch& b, CudaDeviceBatch& db,
                              std::vector<int32_t>& packed, std::vector<size_t>& offsets) {
+  b.validate();
   const int tokens = b.num_tokens();
   const int seqs = b.num_seqs();
-  HEARTH_CHECK(static_cast<int>(b.positions.size()) == tokens &&
-                   static_cast<int>(b.slot_mapping.size()) == tokens,
-               "step batch: {} tokens but {} positions and {} slots", tokens, b.positions.size(),
-               b.slot_mapping.size());
-  HEARTH_CHECK(static_cast<int>(b.query_start.size()) == seqs + 1,
-               "step batch: {} sequences but {} query_start entries", seqs, b.query_start.size());
-  HEARTH_CHECK(b.query_start[0] == 0 && b.query_start[seqs] == tokens,
-               "step batch: query_start must run from 0 to {} tokens", tokens);
-  HEARTH_CHECK(b.max_blocks_per_seq >= 0 &&
-                   b.block_tables.size() == static_cast<size_t>(seqs) * b.max_blocks_per_seq,
-               "step batch: block_tables has {} entries, expected {} x {}", b.block_tables.size(),
-               seqs, b.max_blocks_per_seq);
-  for (int32_t r : b.logits_rows)
-    HEARTH_CHECK(r >= 0 && r < tokens, "step batch: logits row {} outside [0, {})", r, tokens);
 
   std::vector<int32_t> token_seq(tokens);
   std::vector<std::pair<int, int>> tiles;  // (sequence, first row)
@@ -253,10 +240,7 @@ void CudaBackend::pack_batch(const StepBatch& b, CudaDeviceBatch& db,
   db.max_context = 0;
   for (int s = 0; s < seqs; ++s) {
     const int begin = b.query_start[s], end = b.query_start[s + 1];
-    HEARTH_CHECK(begin <= end, "step batch: query_start decreases at sequence {}", s);
     const int q_len = end - begin;
-    HEARTH_CHECK(b.context_lens[s] >= q_len, "step batch: sequence {} has context length {} < "
-                 "its {} new tokens", s, b.context_lens[s], q_len);
     for (int t = begin; t < end; ++t) token_seq[t] = s;
     for (int row = 0; row < q_len; row += kPrefillTileRows) {
       tiles.emplace_back(s, row);
