@@ -242,6 +242,7 @@ void register_schema(CLI::App& app, Runner& runner) {
       out["threads"] = bench_args->threads;
       out["vocab_size"] = vocab->size();
       out["mask_cache_entries"] = vocab->cache_entries();
+      out["mask_cache_mib"] = static_cast<double>(vocab->cache_bytes()) / (1 << 20);
       std::puts(out.dump(2).c_str());
       return 0;
 #else
