@@ -6,17 +6,21 @@
 # stdout (generator logs go to stderr). Exit 0 when every case matched.
 #
 #   tools/check_golden_on_device.sh --hearth build/bin/hearth [--device cpu] [--device cuda]
-#                                   [--seed S] [--keep DIR]
+#                                   [--seed S] [--keep DIR] [--bf16 auto|on|off]
+# cpu is held to the fp32 tolerance; other devices (bf16 activations) to compare_golden.py's
+# bf16 policy (teacher-forced + free-running, tolerance from the bf16 rounding bound and the
+# fixture's logit scale) unless --bf16 off; see the docstring of tools/compare_golden.py.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-hearth="" seed="" keep="" devices=()
+hearth="" seed="" keep="" bf16=auto devices=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --hearth) hearth="$2"; shift 2 ;;
     --seed) seed="$2"; shift 2 ;;
     --device) devices+=("$2"); shift 2 ;;
     --keep) keep="$2"; shift 2 ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    --bf16) bf16="$2"; shift 2 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done
@@ -39,7 +43,7 @@ dev_args=()
 for d in "${devices[@]}"; do dev_args+=(--device "$d"); done
 set +e
 python3 "$here/compare_golden.py" --hearth "$hearth" --fixtures "$work/fx" "${dev_args[@]}" \
-  > "$work/compare.json"
+  --bf16 "$bf16" > "$work/compare.json"
 rc=$?
 set -e
 python3 - "$work/compare.json" "$work/fx/summary.json" "$seed" <<'PY'

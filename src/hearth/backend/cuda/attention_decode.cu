@@ -303,9 +303,52 @@ __global__ void __launch_bounds__(kThreads)
     __syncthreads();
     if (!s_last) return;
     __threadfence();
+    // The weights 2^(lse_s - max) of every (head, split) go to shared memory first (one
+    // parallel load, a warp per head for max and sum; s_acc is free now), so the weighted
+    // sum below issues its partial-output loads independently of each other instead of
+    // walking the splits twice with dependent L2 loads.
+    float* s_w = &s_acc[0][0][0];
+    constexpr int kWCap = kWarps * GMAX * kDecodeMaxHeadDim;
+    const int64_t row0 = static_cast<int64_t>(t) * p.heads + kvh * group;
+    if (group * num_splits <= kWCap) {
+      for (int i = threadIdx.x; i < group * num_splits; i += kThreads)
+        s_w[i] = __ldcg(partial_lse + row0 * num_splits + i);
+      __syncthreads();
+      for (int g = warp; g < group; g += kWarps) {
+        float* w = s_w + g * num_splits;
+        float mx = -INFINITY;
+        for (int s2 = lane; s2 < num_splits; s2 += 32) mx = fmaxf(mx, w[s2]);
+        mx = warp_max(mx);
+        float den = 0.0f;
+        for (int s2 = lane; s2 < num_splits; s2 += 32) {
+          const float e = mx == -INFINITY ? 0.0f : exp2f(w[s2] - mx);
+          w[s2] = e;
+          den += e;
+        }
+        den = warp_sum(den);
+        if (lane == 0) s_m[0][g] = den;
+      }
+      __syncthreads();
+      for (int idx = threadIdx.x; idx < group * D; idx += kThreads) {
+        const int g = idx / D, d = idx % D;
+        const float* w = s_w + g * num_splits;
+        const float* po = partial_out + (row0 + g) * num_splits * D + d;
+        float num = 0.0f;
+        // Empty splits (graph replays size splits in multiples of 64 over a fixed count,
+        // so short contexts leave many) have weight 0: their loads are skipped.
+#pragma unroll 8
+        for (int s2 = 0; s2 < num_splits; ++s2) {
+          const float ws = w[s2];
+          num = fmaf(ws, ws != 0.0f ? __ldcg(po + s2 * D) : 0.0f, num);
+        }
+        const float den = s_m[0][g];
+        static_cast<bf16*>(p.out)[(row0 + g) * D + d] = __float2bfloat16(den > 0.0f ? num / den : 0.0f);
+      }
+      return;
+    }
     for (int idx = threadIdx.x; idx < group * D; idx += kThreads) {
       const int g = idx / D, d = idx % D;
-      const int64_t row = static_cast<int64_t>(t) * p.heads + kvh * group + g;
+      const int64_t row = row0 + g;
       const float* lse = partial_lse + row * num_splits;
       float mx = -INFINITY;
       for (int s2 = 0; s2 < num_splits; ++s2) mx = fmaxf(mx, __ldcg(lse + s2));

@@ -50,6 +50,8 @@ CudaBackend::CudaBackend(const CudaBackendOptions& options)
   // A/B of the GEMV grid: CTAs per SM of the persistent grid (0: one CTA per row group).
   if (const char* ctas = std::getenv("HEARTH_CUDA_GEMV_CTAS_PER_SM"))
     gemv_ctas_per_sm_ = std::clamp(std::atoi(ctas), 0, 2);
+  if (const char* ctas = std::getenv("HEARTH_CUDA_DECODE_CTAS_PER_SM"))
+    decode_ctas_per_sm_ = std::clamp(std::atoi(ctas), 1, 8);
   size_t free_bytes = 0, total_bytes = 0;
   HEARTH_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
   size_t budget = options.memory_budget_bytes == 0 ? free_bytes : options.memory_budget_bytes;

@@ -161,6 +161,9 @@ class CudaBackend final : public Backend {
   // HEARTH_CUDA_GEMV_CTAS_PER_SM). Two: 128 KB of weight copies in flight per SM; one CTA
   // per SM measured 8.0 against 5.2 ms per token on the H200 (NOTES.md).
   int gemv_ctas_per_sm_ = 2;
+  // Decode attention splits: enough CTAs for this many per SM (one wave at 3: the kernel
+  // fits about 3 CTAs per SM by registers). HEARTH_CUDA_DECODE_CTAS_PER_SM (1..8) for A/B.
+  int decode_ctas_per_sm_ = 3;
   void gemv_grid(GemvParams& p) const { p.max_ctas = gemv_ctas_per_sm_ * multiprocessors_; }
   int* counters_ = nullptr;
   size_t counters_n_ = 0;

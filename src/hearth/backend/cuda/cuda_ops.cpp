@@ -40,8 +40,8 @@ bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) ==
 // Decode splits: enough CTAs for a full wave (the kernel fits about 3 CTAs per SM by
 // registers), but no split under kMinSplit positions (below that the combine costs more
 // than the parallelism gains). H200, 32/8 heads, batch 1, 32k context: 4 CTAs per SM-wave
-// reached 24% of the copy bandwidth with 2 CTAs per SM.
-constexpr int kCtasPerSm = 3;
+// reached 24% of the copy bandwidth with 2 CTAs per SM. The CTAs per SM are
+// CudaBackend::decode_ctas_per_sm_ (3 by default).
 constexpr int kMinSplit = 128;
 constexpr int kMaxSplits = 128;
 constexpr int kSplitRound = 64;
@@ -417,7 +417,7 @@ void CudaBackend::attention_block(int layer, TensorView q, TensorView k, TensorV
 int CudaBackend::decode_splits(int tokens, int max_context) const {
   const int64_t ctas = static_cast<int64_t>(std::max(tokens, 1)) * kv_spec_.num_kv_heads;
   const auto want = static_cast<int>(
-      std::min<int64_t>(kMaxSplits, (int64_t{kCtasPerSm} * multiprocessors_ + ctas - 1) / ctas));
+      std::min<int64_t>(kMaxSplits, (int64_t{decode_ctas_per_sm_} * multiprocessors_ + ctas - 1) / ctas));
   // With the combine inside the fused kernel a split costs less: 64 positions (one
   // iteration of the kernel's loop at GQA group 4) instead of 128.
   const int min_split = fuse_decode_ ? kMinSplit / 2 : kMinSplit;

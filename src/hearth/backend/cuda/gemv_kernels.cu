@@ -119,27 +119,43 @@ __global__ void __launch_bounds__(kThreads, M == 1 ? 2 : 1) gemv_kernel(const Ge
   const int steps = static_cast<int>((chunks + kThreads - 1) / kThreads);
   const int64_t my_groups =
       groups > blockIdx.x ? (groups - blockIdx.x + gridDim.x - 1) / gridDim.x : 0;
-  const int64_t total = my_groups * steps;  // this CTA's flat stream of steps
+  // This CTA's flat stream of steps. Both ends walk it with 32-bit counters advanced by
+  // one (no 64-bit divisions per step: the kernel is partly instruction-bound), and the
+  // copy side finds the kRows weight row pointers once per row group.
+  const int total = static_cast<int>(my_groups * steps);
   const uint32_t ring = smem_addr(s_ring);
 
-  // Copies step `t` of this CTA's stream into its ring slot (zero-filled past the ends).
-  auto issue = [&](int64_t t) {
-    if (t < total) {
-      const int64_t g = blockIdx.x + (t / steps) * gridDim.x;
-      const int64_t c = (t % steps) * kThreads + tid;
-      const uint32_t slot = ring + static_cast<uint32_t>((t % kStages) * kRows * kThreads + tid) * 16u;
+  int i_left = total, i_step = 0, i_slot = 0;
+  int64_t i_group = blockIdx.x;
+  const uint4* w_rows[kRows];
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) w_rows[r] = total > 0 ? row_ptr<kEpi>(p, i_group, r, chunks) : nullptr;
+  // Copies the next step of the stream into its ring slot (zero-filled past the ends).
+  auto issue = [&]() {
+    if (i_left > 0) {
+      const int64_t c = static_cast<int64_t>(i_step) * kThreads + tid;
+      const uint32_t slot = ring + static_cast<uint32_t>(i_slot * kRows * kThreads + tid) * 16u;
 #pragma unroll
       for (int r = 0; r < kRows; ++r) {
-        const uint4* w = row_ptr<kEpi>(p, g, r, chunks);
-        const bool ok = w != nullptr && c < chunks;
-        copy16(slot + r * kThreads * 16u, ok ? static_cast<const void*>(w + c) : p.x, ok ? 16 : 0);
+        const bool ok = w_rows[r] != nullptr && c < chunks;
+        copy16(slot + r * kThreads * 16u, ok ? static_cast<const void*>(w_rows[r] + c) : p.x, ok ? 16 : 0);
+      }
+      --i_left;
+      if (++i_slot == kStages) i_slot = 0;
+      if (++i_step == steps) {
+        i_step = 0;
+        i_group += gridDim.x;
+        if (i_left > 0) {
+#pragma unroll
+          for (int r = 0; r < kRows; ++r) w_rows[r] = row_ptr<kEpi>(p, i_group, r, chunks);
+        }
       }
     }
     copy_commit();  // empty groups past the end keep the wait count uniform
   };
 
 #pragma unroll
-  for (int s = 0; s < kStages - 1; ++s) issue(s);
+  for (int s = 0; s < kStages - 1; ++s) issue();
   pdl_wait();  // x (and the residual) are the previous kernel's output
   pdl_trigger();
 
@@ -170,13 +186,15 @@ __global__ void __launch_bounds__(kThreads, M == 1 ? 2 : 1) gemv_kernel(const Ge
     for (int i = 0; i < M; ++i) acc[r][i] = 0.0f;
 
   int parity = 0;
-  for (int64_t t = 0; t < total; ++t) {
-    issue(t + kStages - 1);
+  int c_step = 0, c_slot = 0;  // the consume side's position in the stream
+  int64_t c_group = blockIdx.x;
+  for (int t = 0; t < total; ++t) {
+    issue();                   // step t + kStages - 1
     copy_wait<kStages - 1>();  // step t has landed (this thread's slots)
-    const int s = static_cast<int>(t % steps);
+    const int s = c_step;
     const int64_t c = static_cast<int64_t>(s) * kThreads + tid;
     if (c < chunks) {
-      const uint4* slot = s_ring + (t % kStages) * kRows * kThreads + tid;
+      const uint4* slot = s_ring + c_slot * kRows * kThreads + tid;
       float wf[kRows][8];
 #pragma unroll
       for (int r = 0; r < kRows; ++r) unpack8(slot[r * kThreads], wf[r]);
@@ -191,11 +209,17 @@ __global__ void __launch_bounds__(kThreads, M == 1 ? 2 : 1) gemv_kernel(const Ge
           for (int j = 0; j < 8; ++j) acc[r][i] = fmaf(wf[r][j], xf[j], acc[r][i]);
       }
     }
-    if (s != steps - 1) continue;
+    if (++c_slot == kStages) c_slot = 0;
+    if (s != steps - 1) {
+      c_step = s + 1;
+      continue;
+    }
+    c_step = 0;
 
     // End of a row group: reduce over the CTA. s_part is double-buffered: the barrier of
     // the next reduction orders this one's reads before the buffer is written again.
-    const int64_t g = blockIdx.x + (t / steps) * gridDim.x;
+    const int64_t g = c_group;
+    c_group += gridDim.x;
 #pragma unroll
     for (int r = 0; r < kRows; ++r)
 #pragma unroll
