@@ -1,9 +1,11 @@
 // `hearth generate`: the issue-2 CLI contract (see docs/cli.md). Scripts and tests depend
 // on its flags and its --json output: keep them stable.
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -15,8 +17,12 @@
 #include "hearth/engine/device.h"
 #include "hearth/engine/engine.h"
 #include "hearth/engine/generator.h"
+#include "hearth/engine/request_rules.h"
+#include "hearth/grammar/grammar.h"
+#include "hearth/sampling/constrained_decoder.h"
 #include "hearth/model/checkpoint.h"
 #ifdef HEARTH_WITH_TOKENIZER
+#include "grammar_vocabulary.h"
 #include "hearth/tokenizer/tokenizer.h"
 #endif
 
@@ -47,6 +53,10 @@ struct GenerateArgs {
   int max_num_seqs = 64;
   int max_num_batched_tokens = 16384;
   bool json_out = false;
+  std::string tokenizer_dir;   // --tokenizer: instead of the model directory's files
+  std::string json_schema;     // --json-schema: a schema file constraining every output
+  bool json_object = false;    // --json-object: any JSON object
+  bool constrain_after_think = false;
   // Options given on the command line (others fall back to generation_config.json).
   CLI::Option *o_temperature = nullptr, *o_top_k = nullptr, *o_top_p = nullptr, *o_min_p = nullptr,
               *o_rep = nullptr;
@@ -95,11 +105,13 @@ SamplingParams base_params(const GenerateArgs& a, const GenerationConfig& gen) {
 }
 
 // One line of --batch-file: {"prompt_ids": [...]} or {"prompt": "..."}, with optional
-// max_tokens, temperature, seed. Everything else is an error naming the line and key.
+// max_tokens, temperature, seed, json_schema. Everything else is an error naming the line
+// and key.
 struct BatchLine {
   std::vector<int32_t> ids;
   std::optional<std::string> prompt;
   SamplingParams params;
+  std::optional<json> json_schema;
 };
 
 std::vector<BatchLine> read_batch_file(const std::string& path, const SamplingParams& defaults) {
@@ -138,8 +150,12 @@ std::vector<BatchLine> read_batch_file(const std::string& path, const SamplingPa
       } else if (key == "seed") {
         if (!v.is_number_unsigned()) fail("{}: seed: expected a non-negative integer", where);
         line.params.seed = v.get<uint64_t>();
+      } else if (key == "json_schema") {
+        if (!v.is_object() && !v.is_boolean()) fail("{}: json_schema: expected a JSON Schema (an object)", where);
+        line.json_schema = v;
       } else {
-        fail("{}: unknown key '{}' (expected prompt_ids or prompt, max_tokens, temperature, seed)", where, key);
+        fail("{}: unknown key '{}' (expected prompt_ids or prompt, max_tokens, temperature, seed, json_schema)",
+             where, key);
       }
     }
     const bool has_ids = j.contains("prompt_ids"), has_prompt = j.contains("prompt");
@@ -168,21 +184,50 @@ json result_json(const GenerationResult& r, const std::string& text, bool with_l
   return o;
 }
 
+json read_schema_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) fail("--json-schema: cannot open '{}'", path);
+  json j = json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) fail("--json-schema: '{}' is not valid JSON", path);
+  return j;
+}
+
 int run_generate(const GenerateArgs& a) {
   const int sources = !a.prompt.empty() + !a.prompt_ids.empty() + !a.batch_file.empty();
   if (sources != 1) fail("give exactly one of --prompt, --prompt-ids, --batch-file");
+  if (!a.json_schema.empty() && a.json_object) fail("give --json-schema or --json-object, not both");
   const DeviceOptions device = a.device.resolve();
 
   auto checkpoint = Checkpoint::open(a.model);
-  const SamplingParams defaults = base_params(a, checkpoint->generation_config());
+  SamplingParams defaults = base_params(a, checkpoint->generation_config());
 
 #ifdef HEARTH_WITH_TOKENIZER
   std::unique_ptr<Tokenizer> tokenizer;
-  if (!checkpoint->is_random() && Tokenizer::has_tokenizer_files(checkpoint->directory()))
+  if (!a.tokenizer_dir.empty()) {
+    if (!Tokenizer::has_tokenizer_files(a.tokenizer_dir)) fail("--tokenizer: no tokenizer files in '{}'", a.tokenizer_dir);
+    tokenizer = Tokenizer::load(a.tokenizer_dir);
+  } else if (!checkpoint->is_random() && Tokenizer::has_tokenizer_files(checkpoint->directory())) {
     tokenizer = Tokenizer::load(checkpoint->directory());
+  }
   auto encode = [&](const std::string& text) {
-    if (!tokenizer) fail("model '{}' has no tokenizer files; use --prompt-ids", a.model);
+    if (!tokenizer) fail("model '{}' has no tokenizer files; use --prompt-ids (or --tokenizer DIR)", a.model);
     return tokenizer->encode(text);
+  };
+  // Output constraints need the vocabulary's token bytes; built once, shared by every request.
+  std::shared_ptr<const grammar::Vocabulary> vocab;
+  auto make_constraint = [&](std::shared_ptr<const grammar::Grammar> g, const std::string& what) {
+    if (!tokenizer)
+      fail("{} needs the model's tokenizer (its token bytes); model '{}' has none: give --tokenizer DIR", what, a.model);
+    if (!vocab) vocab = grammar_vocabulary(*tokenizer, merged_eos_token_ids(*checkpoint));
+    auto c = std::make_shared<Constraint>();
+    c->grammar = std::move(g);
+    c->vocabulary = vocab;
+    if (a.constrain_after_think) {
+      const auto id = tokenizer->token_to_id("</think>");
+      if (!id) fail("--constrain-after-think: the tokenizer has no </think> token");
+      c->start_after_token = *id;
+    }
+    return std::shared_ptr<const Constraint>(std::move(c));
   };
   auto decode = [&](const std::vector<int32_t>& ids) {
     return tokenizer ? tokenizer->decode(ids, /*skip_special_tokens=*/true) : std::string();
@@ -192,13 +237,36 @@ int run_generate(const GenerateArgs& a) {
     fail("this hearth was built without the tokenizer; use --prompt-ids");
   };
   auto decode = [](const std::vector<int32_t>&) { return std::string(); };
+  auto make_constraint = [&](std::shared_ptr<const grammar::Grammar>, const std::string& what)
+      -> std::shared_ptr<const Constraint> { fail("{} needs the tokenizer; this hearth was built without it", what); };
 #endif
+  if (a.constrain_after_think && a.json_schema.empty() && !a.json_object && a.batch_file.empty())
+    fail("--constrain-after-think needs --json-schema or --json-object");
+  auto compile = [&](const json& schema, const std::string& what) {
+    try {
+      return grammar::Grammar::from_json_schema(schema);
+    } catch (const Error& e) {
+      fail("{}: {}", what, e.what());
+    }
+  };
+  if (!a.json_schema.empty())
+    defaults.constraint = make_constraint(compile(read_schema_file(a.json_schema), "--json-schema " + a.json_schema),
+                                          "--json-schema");
+  else if (a.json_object)
+    defaults.constraint = make_constraint(grammar::Grammar::any_json_object(), "--json-object");
 
   // Validate every request before any compute, so a bad line loses no work.
   std::vector<GenerationRequest> requests;
   if (!a.batch_file.empty()) {
-    for (BatchLine& line : read_batch_file(a.batch_file, defaults))
+    size_t index = 0;
+    for (BatchLine& line : read_batch_file(a.batch_file, defaults)) {
+      ++index;
+      if (line.json_schema) {
+        const std::string what = fmt::format("{}: request {}: json_schema", a.batch_file, index);
+        line.params.constraint = make_constraint(compile(*line.json_schema, what), what);
+      }
       requests.push_back({line.prompt ? encode(*line.prompt) : std::move(line.ids), line.params});
+    }
   } else {
     requests.push_back({a.prompt.empty() ? parse_id_list(a.prompt_ids, "--prompt-ids") : encode(a.prompt), defaults});
   }
@@ -268,6 +336,11 @@ void register_generate(CLI::App& app, Runner& runner) {
   cmd->add_option("--max-num-seqs", a->max_num_seqs, "batch file: sequences running at once");
   cmd->add_option("--max-num-batched-tokens", a->max_num_batched_tokens, "batch file: tokens per engine step");
   cmd->add_flag("--json", a->json_out, "print one JSON object per request");
+  cmd->add_option("--tokenizer", a->tokenizer_dir, "tokenizer directory (default: the model's)");
+  cmd->add_option("--json-schema", a->json_schema, "constrain every output to this JSON Schema file");
+  cmd->add_flag("--json-object", a->json_object, "constrain every output to a JSON object");
+  cmd->add_flag("--constrain-after-think", a->constrain_after_think,
+                "thinking models: the constraint starts after the generated </think> token");
   cmd->callback([a, &runner] { runner = [a] { return run_generate(*a); }; });
 }
 

@@ -32,6 +32,7 @@
 #include "hearth/grammar/maskbench.h"
 #include "hearth/grammar/matcher.h"
 #ifdef HEARTH_WITH_TOKENIZER
+#include "grammar_vocabulary.h"
 #include "hearth/tokenizer/tokenizer.h"
 #endif
 
@@ -166,16 +167,10 @@ int run_check_batch(const std::string& path, const gr::CompileOptions& opts) {
 
 #ifdef HEARTH_WITH_TOKENIZER
 std::shared_ptr<const gr::Vocabulary> vocabulary_of(const Tokenizer& tok) {
-  std::vector<std::string> bytes(static_cast<size_t>(tok.vocab_size()));
-  for (int32_t i = 0; i < tok.vocab_size(); ++i) bytes[static_cast<size_t>(i)] = tok.token_bytes(i);
-  std::vector<int32_t> stops, specials;
-  for (const char* s : {"<|im_end|>", "<|endoftext|>"}) {
+  std::vector<int> stops;
+  for (const char* s : {"<|im_end|>", "<|endoftext|>"})
     if (auto id = tok.token_to_id(s)) stops.push_back(*id);
-  }
-  for (const AddedToken& t : tok.added_tokens()) {
-    if (t.special && std::find(stops.begin(), stops.end(), t.id) == stops.end()) specials.push_back(t.id);
-  }
-  return std::make_shared<const gr::Vocabulary>(std::move(bytes), std::move(stops), std::move(specials));
+  return grammar_vocabulary(tok, stops);
 }
 #endif
 

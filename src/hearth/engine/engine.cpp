@@ -85,7 +85,7 @@ RequestId Engine::add_request(Request request) {
 void Engine::add_request(RequestId id, Request request) {
   validate(request);
   if (seqs_.count(id)) fail("request id {} is already in flight", id);
-  auto seq = std::make_unique<Sequence>(id, next_arrival_++, std::move(request.prompt_ids), request.params);
+  auto seq = std::make_unique<Sequence>(id, next_arrival_++, std::move(request.prompt_ids), request.params, eos_ids_);
   scheduler_.add(seq.get());
   if (request.detokenizer) decoders_.emplace(id, std::move(request.detokenizer));
   seqs_.emplace(id, std::move(seq));
@@ -139,7 +139,9 @@ std::vector<RequestOutput> Engine::step() {
     out.id = s->id();
     out.token_ids.push_back(t.token);
     if (s->params().logprobs > 0) out.logprobs.push_back(std::move(t.logprobs));
-    out.finish_reason = check_stop(s->params(), eos_ids_, t.token, s->prompt_len(), s->num_output(), max_model_len_);
+    out.finish_reason = check_stop(s->params(), eos_ids_, t.token, s->prompt_len(), s->num_output(), max_model_len_,
+                                   &s->sampler());
+    if (out.finish_reason == FinishReason::Error) out.error = kConstraintDeadEnd;
     if (out.finished()) scheduler_.finish(s, out.finish_reason);
     finish_output(out, *s);
     if (out.finished()) seqs_.erase(s->id());

@@ -57,7 +57,7 @@ GenerationResult Generator::generate(const GenerationRequest& req) {
   const int total = std::min(max_model_len_, prompt_len + p.max_tokens);
   ensure_kv_capacity(total);
 
-  Sampler sampler(p, req.prompt_ids);
+  Sampler sampler(p, req.prompt_ids, eos_ids_);
   // Greedy without penalties is picked on the device where the backend can (the logits
   // stay there, and decode steps replay step graphs); everything else samples on the host.
   const bool device_greedy = backend_.supports_device_greedy() && device_greedy_eligible(p);
@@ -96,7 +96,9 @@ GenerationResult Generator::generate(const GenerationRequest& req) {
     out.ids.push_back(token);
     if (p.logprobs > 0) out.logprobs.push_back(std::move(lp));
 
-    const FinishReason stop = check_stop(p, eos_ids_, token, prompt_len, static_cast<int>(out.ids.size()), max_model_len_);
+    const FinishReason stop = check_stop(p, eos_ids_, token, prompt_len, static_cast<int>(out.ids.size()), max_model_len_,
+                                         &sampler);
+    if (stop == FinishReason::Error) fail("{}", kConstraintDeadEnd);
     if (stop != FinishReason::None) {
       out.finish_reason = to_string(stop);
       break;

@@ -94,6 +94,11 @@ std::vector<SampledToken> ModelRunner::execute(const ScheduledBatch& batch) {
   logits_.resize(wanting.size() * vocab);
   auto dev = backend_.upload_batch(step);
   model_.forward(*dev, logits_.data());
+  // Output constraints: each sampler masks its row with the bitmask its ConstrainedDecoder
+  // computed when the previous token was accepted (Engine::step -> append_token), on the host.
+  // Overlap goes here: start those mask computations on a small thread pool right after
+  // scheduling, run the forward pass meanwhile, join before this loop; on a GPU backend upload
+  // the bitmasks and apply them next to the logits instead of copying the rows to the host.
   for (size_t r = 0; r < wanting.size(); ++r) {
     Sequence* s = wanting[r];
     const std::span<float> row(logits_.data() + r * vocab, vocab);

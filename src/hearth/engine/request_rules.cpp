@@ -44,17 +44,18 @@ void validate_request(std::span<const int32_t> prompt, const SamplingParams& par
 }
 
 FinishReason check_stop(const SamplingParams& p, std::span<const int> eos_ids, int32_t token, int prompt_len,
-                        int output_len, int max_model_len) {
+                        int output_len, int max_model_len, const Sampler* sampler) {
   const bool is_eos = !p.ignore_eos && std::find(eos_ids.begin(), eos_ids.end(), token) != eos_ids.end();
   const bool is_stop = std::find(p.stop_token_ids.begin(), p.stop_token_ids.end(), token) != p.stop_token_ids.end();
-  if (is_eos || is_stop) return FinishReason::Stop;
+  if (is_eos || is_stop || (sampler != nullptr && sampler->constraint_finished())) return FinishReason::Stop;
+  if (sampler != nullptr && sampler->constraint_dead_end()) return FinishReason::Error;
   if (output_len >= p.max_tokens || prompt_len + output_len >= max_model_len) return FinishReason::Length;
   return FinishReason::None;
 }
 
 bool device_greedy_eligible(const SamplingParams& p) {
   return p.temperature == 0.0f && p.repetition_penalty == 1.0f && p.presence_penalty == 0.0f &&
-         p.frequency_penalty == 0.0f && p.logprobs <= 32;
+         p.frequency_penalty == 0.0f && p.logprobs <= 32 && !p.constraint;
 }
 
 }  // namespace hearth

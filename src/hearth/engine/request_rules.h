@@ -9,6 +9,7 @@
 
 #include "hearth/engine.h"
 #include "hearth/model/checkpoint.h"
+#include "hearth/sampling/sampler.h"
 #include "hearth/sampling/sampling_params.h"
 
 namespace hearth {
@@ -26,11 +27,13 @@ void validate_request(std::span<const int32_t> prompt_ids, const SamplingParams&
 
 // After `token` was appended as the output_len-th generated token: Stop on an EOS id
 // (unless ignore_eos) or a stop id; Length when max_tokens are generated or prompt +
-// output reach the context (vLLM's rule); None otherwise.
+// output reach the context (vLLM's rule); None otherwise. With the sequence's sampler: Stop
+// when its constrained value is complete and cannot continue, Error (kConstraintDeadEnd)
+// when no token can continue it.
 FinishReason check_stop(const SamplingParams& params, std::span<const int> eos_ids, int32_t token,
-                        int prompt_len, int output_len, int max_model_len);
+                        int prompt_len, int output_len, int max_model_len, const Sampler* sampler = nullptr);
 
-// Greedy with nothing the device pick cannot do (penalties, > 32 logprobs).
+// Greedy with nothing the device pick cannot do (penalties, > 32 logprobs, a constraint).
 bool device_greedy_eligible(const SamplingParams& params);
 
 }  // namespace hearth

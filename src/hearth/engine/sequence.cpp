@@ -14,12 +14,13 @@ const char* to_string(SeqStatus s) {
   return "";
 }
 
-Sequence::Sequence(RequestId id, uint64_t arrival, std::vector<int32_t> prompt_ids, const SamplingParams& params)
+Sequence::Sequence(RequestId id, uint64_t arrival, std::vector<int32_t> prompt_ids, const SamplingParams& params,
+                   std::span<const int> eos_ids)
     : id_(id),
       arrival_(arrival),
       prompt_len_(static_cast<int>(prompt_ids.size())),
       tokens_(std::move(prompt_ids)),
-      sampler_(params, tokens_) {}
+      sampler_(params, tokens_, eos_ids) {}
 
 void Sequence::append_token(int32_t token) {
   tokens_.push_back(token);

@@ -23,7 +23,9 @@ const char* to_string(SeqStatus s);
 
 class Sequence {
  public:
-  Sequence(RequestId id, uint64_t arrival, std::vector<int32_t> prompt_ids, const SamplingParams& params);
+  // eos_ids: the model's, for the sampler's output constraint (if params has one).
+  Sequence(RequestId id, uint64_t arrival, std::vector<int32_t> prompt_ids, const SamplingParams& params,
+           std::span<const int> eos_ids = {});
 
   RequestId id() const { return id_; }
   uint64_t arrival() const { return arrival_; }  // order of submission, 0, 1, 2, ...

@@ -25,8 +25,9 @@ bool better_logit(float a, int ia, float b, int ib) {
 
 }  // namespace
 
-Sampler::Sampler(const SamplingParams& params, std::span<const int32_t> prompt_ids)
+Sampler::Sampler(const SamplingParams& params, std::span<const int32_t> prompt_ids, std::span<const int> eos_ids)
     : params_(params), rng_(params.seed), prompt_ids_(prompt_ids.begin(), prompt_ids.end()) {
+  if (params_.constraint) constraint_ = std::make_unique<ConstrainedDecoder>(params_.constraint, eos_ids);
   std::sort(prompt_ids_.begin(), prompt_ids_.end());
   prompt_ids_.erase(std::unique(prompt_ids_.begin(), prompt_ids_.end()), prompt_ids_.end());
   penalized_ = prompt_ids_;
@@ -34,6 +35,7 @@ Sampler::Sampler(const SamplingParams& params, std::span<const int32_t> prompt_i
 
 void Sampler::accept(int token) {
   const auto t = static_cast<int32_t>(token);
+  if (constraint_) constraint_->accept(t);
   auto it = std::lower_bound(output_counts_.begin(), output_counts_.end(), t,
                              [](const auto& e, int32_t v) { return e.first < v; });
   if (it != output_counts_.end() && it->first == t) {
@@ -48,6 +50,7 @@ void Sampler::accept(int token) {
 int Sampler::sample(std::span<float> logits, TokenLogprobs* lp) {
   HEARTH_CHECK(!logits.empty(), "sampler got an empty logits row");
   if (lp != nullptr) raw_logits_.assign(logits.begin(), logits.end());
+  if (constraint_) constraint_->apply(logits);
 
   apply_repetition_penalty(logits, penalized_, params_.repetition_penalty);
   apply_frequency_presence_penalties(logits, output_counts_, params_.frequency_penalty,

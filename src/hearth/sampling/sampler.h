@@ -1,14 +1,18 @@
 // Turns one row of fp32 logits into the next token: penalties -> temperature ->
 // min-p / top-k / top-p -> seeded draw (greedy when temperature == 0).
-// Logprobs are the log-softmax of the raw logits (before any processing), in fp32.
+// Logprobs are the log-softmax of the raw logits (before any processing, the output
+// constraint's mask included), in fp32. With params.constraint, disallowed tokens are masked
+// to -inf first (constrained_decoder.h).
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <utility>
 #include <vector>
 
 #include "hearth/core/rng.h"
+#include "hearth/sampling/constrained_decoder.h"
 #include "hearth/sampling/logits_processors.h"
 #include "hearth/sampling/sampling_params.h"
 
@@ -23,14 +27,23 @@ struct TokenLogprobs {
 // Per-sequence sampling state (its RNG and token counts for penalties).
 class Sampler {
  public:
-  Sampler(const SamplingParams& params, std::span<const int32_t> prompt_ids);
+  // eos_ids: the model's EOS ids, which a constraint allows only when its value is complete.
+  Sampler(const SamplingParams& params, std::span<const int32_t> prompt_ids, std::span<const int> eos_ids = {});
 
   // Picks the next token. `logits` ([vocab]) is scratch: it may be modified.
   // Fills *lp when params.logprobs > 0 or lp is non-null.
   int sample(std::span<float> logits, TokenLogprobs* lp = nullptr);
   // Records a generated token (for penalties). sample() does not do it itself so that
   // forced tokens (grammar fast-forward) are recorded the same way.
+  // With a constraint, the token must be one it allows (hearth::Error otherwise).
   void accept(int token);
+  // The constrained value is complete and nothing but a stop token may follow: the
+  // request is done ("stop"). False without a constraint.
+  bool constraint_finished() const { return constraint_ && constraint_->finished(); }
+  // The constraint allows no token and its value is not complete: end the request with an
+  // error (kConstraintDeadEnd says why).
+  bool constraint_dead_end() const { return constraint_ && constraint_->dead_end(); }
+  const ConstrainedDecoder* constraint() const { return constraint_.get(); }
 
   const SamplingParams& params() const { return params_; }
 
@@ -43,7 +56,11 @@ class Sampler {
   // Scratch reused across calls so that sampling a token does not allocate.
   std::vector<float> raw_logits_;
   std::vector<Candidate> candidates_;
+  std::unique_ptr<ConstrainedDecoder> constraint_;  // null when unconstrained
 };
+
+inline constexpr const char* kConstraintDeadEnd =
+    "output constraint: no token can continue the value and it is not complete (is the schema satisfiable?)";
 
 // log-softmax top-K of raw logits; also the logprob of `chosen`.
 TokenLogprobs compute_logprobs(std::span<const float> logits, int chosen, int k);

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "hearth/core/error.h"
+#include "hearth/sampling/constrained_decoder.h"
 
 namespace hearth {
 
@@ -30,6 +31,12 @@ void SamplingParams::validate(int vocab_size) const {
     if (id < 0 || id >= vocab_size)
       fail("sampling parameter 'stop_token_ids' holds {}, outside the vocabulary [0, {})", id,
            vocab_size);
+  }
+  if (constraint) {
+    if (ignore_eos)
+      fail("sampling parameter 'ignore_eos' cannot be combined with an output constraint: a "
+           "constrained request ends when its value is complete");
+    constraint->validate(vocab_size);
   }
 }
 

@@ -2,10 +2,13 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 namespace hearth {
+
+struct Constraint;  // constrained_decoder.h
 
 struct SamplingParams {
   float temperature = 1.0f;         // 0: greedy
@@ -20,6 +23,9 @@ struct SamplingParams {
   std::vector<int> stop_token_ids;
   bool ignore_eos = false;
   int logprobs = 0;  // number of top alternatives to report per generated token (0: none)
+  // Output constraint (JSON Schema, json_object, ...); null: unconstrained. Shared,
+  // immutable: one compiled grammar serves many requests. See constrained_decoder.h.
+  std::shared_ptr<const Constraint> constraint;
 
   // Throws hearth::Error naming the field when a value is out of range.
   void validate(int vocab_size) const;
