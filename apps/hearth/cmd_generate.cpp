@@ -21,10 +21,8 @@
 #include "hearth/grammar/grammar.h"
 #include "hearth/sampling/constrained_decoder.h"
 #include "hearth/model/checkpoint.h"
-#ifdef HEARTH_WITH_TOKENIZER
 #include "grammar_vocabulary.h"
 #include "hearth/tokenizer/tokenizer.h"
-#endif
 
 namespace hearth::cli {
 namespace {
@@ -201,7 +199,6 @@ int run_generate(const GenerateArgs& a) {
   auto checkpoint = Checkpoint::open(a.model);
   SamplingParams defaults = base_params(a, checkpoint->generation_config());
 
-#ifdef HEARTH_WITH_TOKENIZER
   std::unique_ptr<Tokenizer> tokenizer;
   if (!a.tokenizer_dir.empty()) {
     if (!Tokenizer::has_tokenizer_files(a.tokenizer_dir)) fail("--tokenizer: no tokenizer files in '{}'", a.tokenizer_dir);
@@ -232,14 +229,6 @@ int run_generate(const GenerateArgs& a) {
   auto decode = [&](const std::vector<int32_t>& ids) {
     return tokenizer ? tokenizer->decode(ids, /*skip_special_tokens=*/true) : std::string();
   };
-#else
-  auto encode = [&](const std::string&) -> std::vector<int32_t> {
-    fail("this hearth was built without the tokenizer; use --prompt-ids");
-  };
-  auto decode = [](const std::vector<int32_t>&) { return std::string(); };
-  auto make_constraint = [&](std::shared_ptr<const grammar::Grammar>, const std::string& what)
-      -> std::shared_ptr<const Constraint> { fail("{} needs the tokenizer; this hearth was built without it", what); };
-#endif
   if (a.constrain_after_think && a.json_schema.empty() && !a.json_object && a.batch_file.empty())
     fail("--constrain-after-think needs --json-schema or --json-object");
   auto compile = [&](const json& schema, const std::string& what) {

@@ -31,10 +31,8 @@
 #include "hearth/grammar/grammar.h"
 #include "hearth/grammar/maskbench.h"
 #include "hearth/grammar/matcher.h"
-#ifdef HEARTH_WITH_TOKENIZER
 #include "grammar_vocabulary.h"
 #include "hearth/tokenizer/tokenizer.h"
-#endif
 
 namespace hearth::cli {
 namespace {
@@ -165,14 +163,12 @@ int run_check_batch(const std::string& path, const gr::CompileOptions& opts) {
   return 0;
 }
 
-#ifdef HEARTH_WITH_TOKENIZER
 std::shared_ptr<const gr::Vocabulary> vocabulary_of(const Tokenizer& tok) {
   std::vector<int> stops;
   for (const char* s : {"<|im_end|>", "<|endoftext|>"})
     if (auto id = tok.token_to_id(s)) stops.push_back(*id);
   return grammar_vocabulary(tok, stops);
 }
-#endif
 
 }  // namespace
 
@@ -221,7 +217,6 @@ void register_schema(CLI::App& app, Runner& runner) {
   bench->add_flag("--strict-formats", bench_args->strict_formats, "refuse unknown format names");
   bench->callback([bench_args, &runner] {
     runner = [bench_args]() -> int {
-#ifdef HEARTH_WITH_TOKENIZER
       auto tok = Tokenizer::load(bench_args->tokenizer);
       auto vocab = vocabulary_of(*tok);
       std::vector<gr::MaskBenchCase> cases = gr::load_maskbench(bench_args->data);
@@ -240,9 +235,6 @@ void register_schema(CLI::App& app, Runner& runner) {
       out["mask_cache_mib"] = static_cast<double>(vocab->cache_bytes()) / (1 << 20);
       std::puts(out.dump(2).c_str());
       return 0;
-#else
-      fail("schema bench needs the tokenizer module (hearth built without it)");
-#endif
     };
   });
 }

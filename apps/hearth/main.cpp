@@ -12,19 +12,13 @@ int main(int argc, char** argv) {
   hearth::cli::Runner runner;
 
   hearth::cli::register_generate(app, runner);
-#ifdef HEARTH_WITH_TOKENIZER
   hearth::cli::register_tokenize(app, runner);
-#endif
-#ifdef HEARTH_WITH_GRAMMAR
   hearth::cli::register_schema(app, runner);
-#endif
   CLI::App* bench = app.add_subcommand("bench", "benchmarks that print JSON");
   bench->require_subcommand(1);
   hearth::cli::register_bench_latency(*bench, runner);
   hearth::cli::register_bench_throughput(*bench, runner);
-#ifdef HEARTH_WITH_TOKENIZER
   hearth::cli::register_bench_tokenizer(*bench, runner);
-#endif
 
   try {
     app.parse(argc, argv);
