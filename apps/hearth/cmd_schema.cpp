@@ -26,6 +26,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "cli_io.h"
 #include "commands.h"
 #include "hearth/core/error.h"
 #include "hearth/grammar/grammar.h"
@@ -39,28 +40,6 @@ namespace {
 
 using nlohmann::json;
 namespace gr = hearth::grammar;
-
-std::string read_input(const std::string& path) {
-  if (path == "-") {
-    std::ostringstream ss;
-    ss << std::cin.rdbuf();
-    return ss.str();
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail("{}: cannot open", path);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) fail("{}: cannot read", path);
-  return ss.str();
-}
-
-json parse_json(const std::string& text, const std::string& what) {
-  try {
-    return json::parse(text);
-  } catch (const json::exception& e) {
-    fail("{}: invalid JSON: {}", what, e.what());
-  }
-}
 
 struct Decision {
   std::string result;  // accept, reject, unsupported
@@ -102,8 +81,8 @@ class GrammarCache {
 int run_check_one(const std::string& schema_path, const std::string& instance_path, const gr::CompileOptions& opts) {
   json schema, instance;
   try {
-    schema = parse_json(read_input(schema_path), schema_path);
-    instance = parse_json(read_input(instance_path), instance_path);
+    schema = parse_json<json>(read_input(schema_path), schema_path);
+    instance = parse_json<json>(read_input(instance_path), instance_path);
   } catch (const hearth::Error& e) {
     std::fprintf(stderr, "hearth: error: %s\n", e.what());
     return 2;
@@ -139,7 +118,7 @@ int run_check_batch(const std::string& path, const gr::CompileOptions& opts) {
     if (line.find_first_not_of(" \t") == std::string::npos) continue;
     Decision d;
     try {
-      json j = parse_json(line, fmt::format("{} line {}", path, n));
+      json j = parse_json<json>(line, fmt::format("{} line {}", path, n));
       if (!j.is_object() || !j.contains("schema") || !j.contains("instance")) {
         fail("{} line {}: needs \"schema\" and \"instance\"", path, n);
       }

@@ -31,6 +31,7 @@
 #include <string>
 #include <vector>
 
+#include "cli_io.h"
 #include "commands.h"
 #include "hearth/core/error.h"
 #include "hearth/tokenizer/bench_samples.h"
@@ -43,28 +44,6 @@ namespace {
 using ojson = nlohmann::ordered_json;
 using Clock = std::chrono::steady_clock;
 
-std::string read_input(const std::string& path) {
-  if (path == "-") {
-    std::ostringstream ss;
-    ss << std::cin.rdbuf();
-    return ss.str();
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail("{}: cannot open", path);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) fail("{}: cannot read", path);
-  return ss.str();
-}
-
-ojson parse_json(const std::string& text, const std::string& what) {
-  try {
-    return ojson::parse(text);
-  } catch (const ojson::exception& e) {
-    fail("{}: invalid JSON: {}", what, e.what());
-  }
-}
-
 // Calls fn(line_number, json) for each non-blank line of a JSONL file.
 template <typename F>
 void for_each_jsonl(const std::string& path, F&& fn) {
@@ -75,7 +54,7 @@ void for_each_jsonl(const std::string& path, F&& fn) {
     ++n;
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.find_first_not_of(" \t") == std::string::npos) continue;
-    fn(n, parse_json(line, fmt::format("{} line {}", path, n)));
+    fn(n, parse_json<ojson>(line, fmt::format("{} line {}", path, n)));
   }
 }
 
@@ -174,7 +153,7 @@ int run_tokenize(const TokenizeArgs& a) {
   if (!a.text_file.empty()) {
     out = ids_json(tok->encode(read_input(a.text_file))) + "\n";
   } else if (!a.messages.empty()) {
-    Conversation c = conversation_from(parse_json(read_input(a.messages), a.messages), a.messages);
+    Conversation c = conversation_from(parse_json<ojson>(read_input(a.messages), a.messages), a.messages);
     if (a.no_thinking) c.opts.enable_thinking = false;
     if (a.no_generation_prompt) c.opts.add_generation_prompt = false;
     out = ids_json(tok->encode(render(chat_template(), c, a.messages))) + "\n";
@@ -226,7 +205,7 @@ int run_detokenize(const DetokenizeArgs& a) {
     });
   } else {
     const std::vector<int32_t> ids = a.o_ids->count() > 0 ? parse_id_list(a.ids)
-                                                          : ids_from_json(parse_json(read_input(a.ids_file), a.ids_file), a.ids_file);
+                                                          : ids_from_json(parse_json<ojson>(read_input(a.ids_file), a.ids_file), a.ids_file);
     const std::string text = tok->decode(ids, a.skip_special);
     out = a.json ? ojson(text).dump() + "\n" : text;
   }
