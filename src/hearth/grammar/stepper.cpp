@@ -455,16 +455,21 @@ const Frame* Stepper::obj_after_key(const Frame* p, uint32_t label) {
   return r;
 }
 
+// Whitespace between an object's or array's tokens: one more byte of the bounded run
+// (flexible mode); true when `b` was whitespace (handled, or a dead end past the bound).
+bool Stepper::step_container_ws(const Frame* f, uint8_t b, StepOut& out) {
+  if (!is_ws(b)) return false;
+  if (f->ws < g_.max_ws) {
+    Frame* r = arena_.copy(f);
+    r->ws = static_cast<uint8_t>(f->ws + 1);
+    out.push(r);
+  }
+  return true;
+}
+
 void Stepper::step_obj(const Frame* f, uint8_t b, StepOut& out) {
   const ObjSpec& o = g_.objs[f->spec];
-  if (is_ws(b)) {
-    if (f->ws < g_.max_ws) {
-      Frame* r = arena_.copy(f);
-      r->ws = static_cast<uint8_t>(f->ws + 1);
-      out.push(r);
-    }
-    return;
-  }
+  if (step_container_ws(f, b, out)) return;
   switch (f->phase) {
     case kObjStart:
     case kObjComma:
@@ -523,14 +528,7 @@ void Stepper::step_obj(const Frame* f, uint8_t b, StepOut& out) {
 
 void Stepper::step_arr(const Frame* f, uint8_t b, StepOut& out) {
   const ArrSpec& a = g_.arrs[f->spec];
-  if (is_ws(b)) {
-    if (f->ws < g_.max_ws) {
-      Frame* r = arena_.copy(f);
-      r->ws = static_cast<uint8_t>(f->ws + 1);
-      out.push(r);
-    }
-    return;
-  }
+  if (step_container_ws(f, b, out)) return;
   switch (f->phase) {
     case kArrStart:
       if (b == ']') {

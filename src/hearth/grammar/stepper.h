@@ -46,6 +46,7 @@ class Stepper {
   void close_str(const Frame* f, StepOut& out);
   void step_num(const Frame* f, uint8_t b, StepOut& out);
   bool num_complete(const Frame* f) const;
+  bool step_container_ws(const Frame* f, uint8_t b, StepOut& out);
   void step_obj(const Frame* f, uint8_t b, StepOut& out);
   void step_arr(const Frame* f, uint8_t b, StepOut& out);
   void pop_value(const Frame* f, StepOut& out);
