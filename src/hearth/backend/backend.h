@@ -87,6 +87,42 @@ struct GreedyPick {
   std::vector<std::pair<int, float>> top;
 };
 
+// Per logits row: one step of a sequence's Sampler (sampling/sampler.h), with the random
+// draw made on the host from the sequence's Rng, so that every backend picks the same token
+// from the same logits (the draw is an inverse CDF over the kept tokens in id order).
+struct SampleRow {
+  float temperature = 0.0f;  // 0: greedy (argmax of the processed logits, lowest id on ties)
+  int32_t top_k = 0;         // <= 0: off
+  float top_p = 1.0f;        // 1: off
+  float min_p = 0.0f;        // 0: off
+  float repetition_penalty = 1.0f;
+  float presence_penalty = 0.0f;
+  float frequency_penalty = 0.0f;
+  double u = 0.0;              // uniform in [0, 1) for the draw (unused when greedy)
+  int32_t mask_row = -1;       // row of SampleBatch::masks; -1: unconstrained
+  int32_t penalty_begin = 0;   // [begin, end) of SampleBatch::penalty_tokens / _counts
+  int32_t penalty_end = 0;
+};
+
+// The sampling inputs of one step: one SampleRow per logits row, in logits-row order.
+struct SampleBatch {
+  std::vector<SampleRow> rows;
+  // [mask rows, mask_words]: bit (i % 32) of word i / 32 set = token i allowed (the
+  // ConstrainedDecoder's bitmask); ids at or past mask_words * 32 are not allowed.
+  std::vector<uint32_t> masks;
+  int32_t mask_words = 0;
+  // Per row, its distinct penalized tokens (prompt and generated, sorted) with the number of
+  // times each was generated (0: prompt only). The repetition penalty applies to every listed
+  // token, presence / frequency to those with a count > 0 (Sampler's rules).
+  std::vector<int32_t> penalty_tokens;
+  std::vector<int32_t> penalty_counts;
+  // Top alternatives reported per row (log-softmax of the raw logits, <= 32).
+  int32_t top_logprobs = 0;
+
+  // Checks sizes, ranges and parameter values; throws hearth::Error ("internal check").
+  void validate(int vocab_size) const;
+};
+
 // A backend's own copy of a StepBatch (device memory on CUDA).
 class DeviceBatch {
  public:
@@ -204,6 +240,19 @@ class Backend {
     unsupported("enqueue_greedy");
   }
   virtual void read_greedy(std::span<GreedyPick> /*out*/) { unsupported("read_greedy"); }
+
+  // ---- general sampling on the device (issue 4: full logits never cross to the host) ----
+  // upload_sampling() copies a SampleBatch into device buffers kept at fixed addresses
+  // (rewritten in place each step, so a recorded step graph reads the new rows);
+  // enqueue_sample() queues, for every row of `logits` ([rows, vocab] F32, this backend's
+  // memory): mask -> repetition / presence / frequency penalties -> greedy, or temperature
+  // -> min-p -> top-k -> top-p -> draw with u, plus the raw logits' logprob of the pick and
+  // the batch's top_logprobs alternatives. It can be recorded into a step graph; read_greedy()
+  // returns its picks. The CPU backend implements it with the Sampler's own functions: the
+  // reference the CUDA kernels are tested against.
+  virtual bool supports_device_sampling() const { return false; }
+  virtual void upload_sampling(const SampleBatch& /*batch*/) { unsupported("upload_sampling"); }
+  virtual void enqueue_sample(TensorView /*logits*/) { unsupported("enqueue_sample"); }
 
   // ---- step graphs (decode) ----
   // Record a step's ops once and replay them (CUDA graphs). The contract:
