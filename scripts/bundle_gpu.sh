@@ -20,7 +20,13 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build-cuda}
 stage=${2:-$root/stage/gpu}
 binaries=(test_gpu_parity test_gpu_prefill)
-optional=(hearth bench_gpu_kernels bench_prefill)
+# Every other GPU test and benchmark the build has (test_gpu_*, bench_*), and the CLI.
+optional=(hearth)
+for f in "$build"/bin/test_gpu_* "$build"/bin/bench_*; do
+  [[ -x $f ]] || continue
+  case " ${binaries[*]} " in *" $(basename "$f") "*) continue ;; esac
+  optional+=("$(basename "$f")")
+done
 
 [[ -d $build/bin ]] || { echo "bundle_gpu: no $build/bin (build the CUDA targets first)" >&2; exit 1; }
 rm -rf "$stage"
