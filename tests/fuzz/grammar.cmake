@@ -21,6 +21,8 @@ file(WRITE ${_gc}/object.json [=[{"type":"object","properties":{"name":{"type":"
 file(WRITE ${_gc}/combinators.json [=[{"$defs":{"n":{"anyOf":[{"type":"null"},{"type":"object","properties":{"next":{"$ref":"#/$defs/n"}}}]}},"oneOf":[{"$ref":"#/$defs/n"},{"type":"string","pattern":"^[a-z]+$","not":{"enum":["x"]}}]}]=])
 file(WRITE ${_gc}/formats.json [=[{"type":"array","prefixItems":[{"format":"date-time"},{"format":"ipv6"},{"format":"uri"},{"type":"number","exclusiveMinimum":0.5,"multipleOf":3}],"items":false}]=])
 file(WRITE ${_gc}/patterns.json [=[{"patternProperties":{"^x-[0-9]{2}$":{"type":"boolean"}},"propertyNames":{"maxLength":5},"dependentRequired":{"a":["b"]},"minProperties":1}]=])
+file(WRITE ${_gc}/conditional.json [=[{"type":"object","if":{"properties":{"k":{"enum":["a","b"]}},"required":["k"]},"then":{"required":["x"],"maxProperties":2},"else":{"not":{"required":["y"],"dependentRequired":{"z":["y"]}}},"dependentSchemas":{"q":{"properties":{"r":{"minLength":2}}}}}]=])
+file(WRITE ${_gc}/unsat.json [=[{"allOf":[{"properties":{"a":{}},"additionalProperties":false},{"required":["b"],"minItems":3,"maxItems":2}]}]=])
 file(WRITE ${_gc}/regex.txt [=[^(\d{3}-)?[A-Za-z_]\w*(\.[a-z]+)+$]=])
 
 set(_gm ${CMAKE_CURRENT_BINARY_DIR}/fuzz_grammar_match_corpus)
@@ -32,7 +34,8 @@ file(WRITE ${_gm}/c.bin [=[B[1.5,-2e3,"2024-02-29",true]]=])
 set(_words type properties required additionalProperties items prefixItems enum const anyOf oneOf allOf not
     "$ref" "$defs" definitions pattern patternProperties format minimum maximum exclusiveMinimum
     exclusiveMaximum multipleOf minLength maxLength minItems maxItems minProperties maxProperties
-    propertyNames dependentRequired dependencies object array string integer number boolean null
+    propertyNames dependentRequired dependencies dependentSchemas if then else uniqueItems
+    object array string integer number boolean null
     date date-time time duration email hostname ipv4 ipv6 uri uuid "#/$defs/")
 set(_dict "")
 foreach(w ${_words})

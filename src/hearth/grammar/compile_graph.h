@@ -18,6 +18,7 @@ inline constexpr NodeId kNever = 0;
 inline constexpr NodeId kAny = 1;
 
 struct ObjClause {
+  std::string ptr;  // JSON pointer of the schema object the clause's keywords come from
   std::vector<std::pair<std::string, NodeId>> props;
   std::vector<std::pair<const InternedDfa*, NodeId>> patterns;
   NodeId additional = kAny;
@@ -54,7 +55,8 @@ enum class CKind : uint8_t { Shape, Inter, Union, OneOf, Not };
 struct CNode {
   CKind kind = CKind::Shape;
   std::vector<NodeId> parts;
-  std::string ptr;  // JSON pointer of the schema location, for error messages
+  // JSON pointer of the schema location, for error messages (of a Not: of the `not` itself).
+  std::string ptr;
   uint8_t state = 0;  // 0 unresolved, 1 resolving, 2 resolved
   Shape shape;        // the content once resolved (given directly for CKind::Shape)
 };
@@ -73,6 +75,9 @@ class Graph {
   const Shape& shape(NodeId id);
   // Deferred intersection of two nodes (memoized by the set of operands).
   NodeId intersect_nodes(NodeId a, NodeId b);
+  // Deferred complement of a node (memoized, so the complement of a recursive schema is a
+  // recursive node rather than an endless chain of new ones).
+  NodeId not_node(NodeId a, const std::string& ptr);
 
   Shape intersect(const Shape& a, const Shape& b, const std::string& ptr);
   Shape unite(const Shape& a, const Shape& b, const std::string& ptr);
@@ -88,18 +93,29 @@ class Graph {
   // Value node of a key in an object spec (intersection over its clauses).
   NodeId key_node(const ObjSpecC& o, const std::string& key);
 
+  // Everything this compilation interned (intermediate automata included), and the pattern
+  // cache entries it used (kept by the grammar, so recompiling its patterns is a lookup).
+  LeafPool pool;
+  LeafPool patterns;
   std::vector<CNode> nodes;
   std::vector<ArrSpec> arrs;
   std::vector<ObjSpecC> objs;
+  // Locations whose own keywords contradict each other (node -> the keyword's pointer and
+  // what is wrong), for the unsatisfiable-schema error (unsat.cpp).
+  std::unordered_map<NodeId, std::pair<std::string, std::string>> empty_cause;
   uint32_t arr_any = 0, obj_any = 0;
 
  private:
   uint32_t intersect_arr(uint32_t a, uint32_t b);
   uint32_t intersect_obj(uint32_t a, uint32_t b);
+  // Object specs whose union is the objects that break spec `oi` (one per broken constraint).
+  std::vector<uint32_t> obj_violations(uint32_t oi, const std::string& ptr);
+  std::vector<uint32_t> complement_objs(const std::vector<uint32_t>& specs, const std::string& ptr);
   void check_size() const;
   bool shapes_disjoint(const Shape& a, const Shape& b, int depth);
 
   std::map<std::vector<NodeId>, NodeId> inter_memo_;
+  std::unordered_map<NodeId, NodeId> not_memo_;
   std::map<std::pair<uint32_t, uint32_t>, uint32_t> arr_memo_, obj_memo_;
 };
 

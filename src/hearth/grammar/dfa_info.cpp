@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <unordered_map>
 
@@ -183,61 +184,123 @@ DfaInfo dfa_analyze(const Dfa& d) {
 
 namespace {
 
+// Weak entries: an automaton dies with the last pool that keeps it; its entries then expire
+// and are swept once a map has grown to twice its live size (amortized O(1) per insertion).
 struct Registry {
   std::mutex mu;
-  std::unordered_multimap<uint64_t, std::unique_ptr<InternedDfa>> by_hash;
-  std::unordered_map<std::string, const InternedDfa*> patterns;
-  uint32_t next_id = 1;
+  std::unordered_multimap<uint64_t, std::weak_ptr<const InternedDfa>> by_hash;
+  // Pattern text -> automaton, through a link object that the pools of the grammars using
+  // the pattern keep: the entry expires with the last of them, even when the automaton
+  // itself lives on (e.g. ".*" is the process-lifetime universal automaton).
+  struct PatternLink {
+    std::shared_ptr<const InternedDfa> dfa;
+  };
+  std::unordered_map<std::string, std::weak_ptr<const PatternLink>> patterns;
+  // Memoized set operations: (op, id a, id b) -> result; the operands are kept weakly too so
+  // that the entry goes when any of the three dies.
+  struct OpEntry {
+    std::weak_ptr<const InternedDfa> a, b, result;
+    bool expired() const { return a.expired() || b.expired() || result.expired(); }
+  };
+  std::map<std::array<uint64_t, 3>, OpEntry> ops;
+  size_t hash_live = 0, pattern_live = 0, op_live = 0;  // sizes after the last sweep
+  uint64_t next_id = 1;
+
+  void sweep_hash() {
+    std::erase_if(by_hash, [](const auto& e) { return e.second.expired(); });
+    hash_live = by_hash.size();
+  }
+  void sweep_patterns() {
+    std::erase_if(patterns, [](const auto& e) { return e.second.expired(); });
+    pattern_live = patterns.size();
+  }
+  void sweep_ops() {
+    std::erase_if(ops, [](const auto& e) { return e.second.expired(); });
+    op_live = ops.size();
+  }
 };
 
 Registry& registry() {
-  static Registry* r = new Registry();  // never destroyed: entries are referenced until exit
+  static Registry* r = new Registry();  // never destroyed: static pools may outlive it otherwise
   return *r;
 }
 
+constexpr size_t kSweepSlack = 256;
+
 }  // namespace
 
-const InternedDfa* dfa_intern(Dfa&& d) {
+std::shared_ptr<const InternedDfa> dfa_intern_shared(Dfa&& d) {
   Registry& r = registry();
   uint64_t h = d.hash();
   {
     std::lock_guard<std::mutex> lock(r.mu);
     auto range = r.by_hash.equal_range(h);
     for (auto it = range.first; it != range.second; ++it) {
-      if (it->second->dfa == d) return it->second.get();
+      if (auto live = it->second.lock(); live && live->dfa == d) return live;
     }
   }
-  auto entry = std::make_unique<InternedDfa>();
+  // Analyzed outside the lock (it can take milliseconds); a racing equal automaton is
+  // resolved below by keeping the first one registered.
+  auto entry = std::shared_ptr<InternedDfa>(new InternedDfa());
   entry->info = dfa_analyze(d);
+  FingerprintHasher fh(0xDFA);
+  fh.add(d.num_states);
+  fh.add(d.num_classes);
+  fh.add(d.start);
+  fh.add(static_cast<uint64_t>(static_cast<uint32_t>(d.num_labels)));
+  fh.add(std::string_view(reinterpret_cast<const char*>(d.cls.data()), d.cls.size()));
+  for (uint32_t x : d.next) fh.add(x);
+  for (int32_t x : d.label) fh.add(static_cast<uint32_t>(x));
+  entry->fp = fh.done();
   entry->dfa = std::move(d);
   std::lock_guard<std::mutex> lock(r.mu);
   auto range = r.by_hash.equal_range(h);
   for (auto it = range.first; it != range.second; ++it) {
-    if (it->second->dfa == entry->dfa) return it->second.get();
+    if (auto live = it->second.lock(); live && live->dfa == entry->dfa) return live;
   }
   entry->id = r.next_id++;
-  const InternedDfa* out = entry.get();
-  r.by_hash.emplace(h, std::move(entry));
-  return out;
+  if (r.by_hash.size() >= 2 * r.hash_live + kSweepSlack) r.sweep_hash();
+  r.by_hash.emplace(h, entry);
+  return entry;
 }
+
+const InternedDfa* dfa_intern(Dfa&& d, LeafPool& pool) { return pool.keep(dfa_intern_shared(std::move(d))); }
 
 const InternedDfa* dfa_any_interned() {
-  static const InternedDfa* any = dfa_intern(dfa_any());
-  return any;
+  static const std::shared_ptr<const InternedDfa>* any =
+      new std::shared_ptr<const InternedDfa>(dfa_intern_shared(dfa_any()));
+  return any->get();
 }
 
-const InternedDfa* dfa_for_pattern(const std::string& pattern) {
+const InternedDfa* dfa_for_pattern(const std::string& pattern, LeafPool& pool) {
   Registry& r = registry();
   {
     std::lock_guard<std::mutex> lock(r.mu);
     auto it = r.patterns.find(pattern);
-    if (it != r.patterns.end()) return it->second;
+    if (it != r.patterns.end()) {
+      if (auto live = it->second.lock()) return pool.keep(std::move(live))->dfa.get();
+    }
   }
   RegexAst ast = parse_regex(pattern);
-  const InternedDfa* d = dfa_intern(dfa_from_regex(ast, /*search=*/true));
+  auto link = std::make_shared<Registry::PatternLink>();
+  link->dfa = dfa_intern_shared(dfa_from_regex(ast, /*search=*/true));
   std::lock_guard<std::mutex> lock(r.mu);
-  r.patterns.emplace(pattern, d);
-  return d;
+  if (r.patterns.size() >= 2 * r.pattern_live + kSweepSlack) r.sweep_patterns();
+  r.patterns[pattern] = link;
+  return pool.keep(std::shared_ptr<const Registry::PatternLink>(std::move(link)))->dfa.get();
+}
+
+RegistryStats dfa_registry_stats() {
+  Registry& r = registry();
+  std::lock_guard<std::mutex> lock(r.mu);
+  r.sweep_hash();
+  r.sweep_patterns();
+  r.sweep_ops();
+  RegistryStats s;
+  s.dfas = r.by_hash.size();
+  s.patterns = r.patterns.size();
+  s.dfa_ops = r.ops.size();
+  return s;
 }
 
 }  // namespace hearth::grammar
@@ -246,54 +309,49 @@ namespace hearth::grammar {
 
 namespace {
 
-struct OpMemo {
-  std::mutex mu;
-  std::unordered_map<uint64_t, const InternedDfa*> map;
-};
-
-OpMemo& op_memo() {
-  static OpMemo* m = new OpMemo();
-  return *m;
-}
-
 template <typename F>
-const InternedDfa* memoized(uint64_t key, F&& make) {
-  OpMemo& m = op_memo();
+const InternedDfa* memoized(uint64_t op, const InternedDfa* a, const InternedDfa* b, LeafPool& pool, F&& make) {
+  Registry& r = registry();
+  const std::array<uint64_t, 3> key{op, a->id, b ? b->id : 0};
   {
-    std::lock_guard<std::mutex> lock(m.mu);
-    auto it = m.map.find(key);
-    if (it != m.map.end()) return it->second;
+    std::lock_guard<std::mutex> lock(r.mu);
+    auto it = r.ops.find(key);
+    if (it != r.ops.end()) {
+      if (auto live = it->second.result.lock()) return pool.keep(std::move(live));
+    }
   }
-  const InternedDfa* r = make();
-  std::lock_guard<std::mutex> lock(m.mu);
-  m.map.emplace(key, r);
-  return r;
+  std::shared_ptr<const InternedDfa> res = make();
+  Registry::OpEntry e;
+  e.a = a->shared_from_this();
+  e.b = b ? b->shared_from_this() : a->shared_from_this();
+  e.result = res;
+  std::lock_guard<std::mutex> lock(r.mu);
+  if (r.ops.size() >= 2 * r.op_live + kSweepSlack) r.sweep_ops();
+  r.ops[key] = std::move(e);
+  return pool.keep(std::move(res));
 }
 
 }  // namespace
 
-const InternedDfa* dfa_intersect_interned(const InternedDfa* a, const InternedDfa* b) {
-  if (a == b) return a;
-  if (a == dfa_any_interned()) return b;
-  if (b == dfa_any_interned()) return a;
+const InternedDfa* dfa_intersect_interned(const InternedDfa* a, const InternedDfa* b, LeafPool& pool) {
+  if (a == b) return pool.keep_raw(a);
+  if (a == dfa_any_interned()) return pool.keep_raw(b);
+  if (b == dfa_any_interned()) return pool.keep_raw(a);
   if (a->id > b->id) std::swap(a, b);
-  uint64_t key = (uint64_t{1} << 62) | (uint64_t{a->id} << 31) | b->id;
-  return memoized(key, [&] { return dfa_intern(dfa_intersect(a->dfa, b->dfa)); });
+  return memoized(1, a, b, pool, [&] { return dfa_intern_shared(dfa_intersect(a->dfa, b->dfa)); });
 }
 
-const InternedDfa* dfa_union_interned(const InternedDfa* a, const InternedDfa* b) {
-  if (a == b) return a;
+const InternedDfa* dfa_union_interned(const InternedDfa* a, const InternedDfa* b, LeafPool& pool) {
+  if (a == b) return pool.keep_raw(a);
   if (a->id > b->id) std::swap(a, b);
-  uint64_t key = (uint64_t{2} << 62) | (uint64_t{a->id} << 31) | b->id;
-  return memoized(key, [&] { return dfa_intern(dfa_union(a->dfa, b->dfa)); });
+  return memoized(2, a, b, pool, [&] { return dfa_intern_shared(dfa_union(a->dfa, b->dfa)); });
 }
 
-const InternedDfa* dfa_complement_interned(const InternedDfa* a) {
-  uint64_t key = (uint64_t{3} << 62) | a->id;
-  return memoized(key, [&] { return dfa_intern(dfa_complement(a->dfa)); });
+const InternedDfa* dfa_complement_interned(const InternedDfa* a, LeafPool& pool) {
+  return memoized(3, a, nullptr, pool, [&] { return dfa_intern_shared(dfa_complement(a->dfa)); });
 }
 
-const InternedDfa* dfa_for_literals(const std::vector<std::string>& strings, bool labeled) {
+const InternedDfa* dfa_for_literals(const std::vector<std::string>& strings, bool labeled, LeafPool& pool) {
   Nfa nfa;
   nfa.max_states = 2000000;
   nfa.start = nfa.add_state();
@@ -313,7 +371,7 @@ const InternedDfa* dfa_for_literals(const std::vector<std::string>& strings, boo
   }
   Dfa d = dfa_from_nfa(nfa, 1000000);
   if (labeled) d.num_labels = std::max<int32_t>(1, static_cast<int32_t>(strings.size()));
-  return dfa_intern(std::move(d));
+  return dfa_intern(std::move(d), pool);
 }
 
 }  // namespace hearth::grammar

@@ -7,10 +7,14 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
+#include <unordered_map>
 #include <string>
 #include <vector>
 
 #include "hearth/grammar/dfa.h"
+#include "hearth/grammar/fingerprint.h"
+#include "hearth/grammar/leaf_pool.h"
 #include "hearth/grammar/utf8.h"
 
 namespace hearth::grammar {
@@ -31,29 +35,42 @@ DfaInfo dfa_analyze(const Dfa& d);
 
 inline uint32_t dfa_node(uint32_t state, uint8_t u8) { return state * 8u + u8; }
 
-struct InternedDfa {
-  uint32_t id = 0;
+// Ids are never reused in a process (memo keys), so an id outlives its automaton harmlessly;
+// mask caches use the content fingerprint instead, which survives re-interning.
+struct InternedDfa : std::enable_shared_from_this<InternedDfa> {
+  uint64_t id = 0;
+  Fingerprint fp;
   Dfa dfa;
   DfaInfo info;
+  // Per state, the code points after which it stays alive (stepper_strings.cpp), filled on
+  // first use and freed with the automaton.
+  mutable std::mutex live_cps_mu;
+  mutable std::unordered_map<uint32_t, std::vector<CpRange>> live_cps_memo;
 };
 
-// Process-wide registry: equal automata get the same id and object (thread safe; entries
-// live until exit).
-const InternedDfa* dfa_intern(Dfa&& d);
-// Universal string automaton (any content, label 0).
+// Process-wide registry: equal automata alive at the same time are the same object with one
+// id (thread safe). The registry holds weak references; `pool` keeps the result alive (see
+// leaf_pool.h).
+const InternedDfa* dfa_intern(Dfa&& d, LeafPool& pool);
+std::shared_ptr<const InternedDfa> dfa_intern_shared(Dfa&& d);
+// Universal string automaton (any content, label 0); lives until exit.
 const InternedDfa* dfa_any_interned();
-// Regex (JSON Schema `pattern`, search semantics) compiled once per process.
-const InternedDfa* dfa_for_pattern(const std::string& pattern);
+// Regex (JSON Schema `pattern`, search semantics); the pattern's cache entry (and the
+// automaton) live while `pool` does.
+const InternedDfa* dfa_for_pattern(const std::string& pattern, LeafPool& pool);
+// The automaton registry's part of registry_stats() (sweeps expired entries first).
+RegistryStats dfa_registry_stats();
 
 }  // namespace hearth::grammar
 
 namespace hearth::grammar {
 
-// Memoized process-wide set operations on interned automata.
-const InternedDfa* dfa_intersect_interned(const InternedDfa* a, const InternedDfa* b);
-const InternedDfa* dfa_union_interned(const InternedDfa* a, const InternedDfa* b);
-const InternedDfa* dfa_complement_interned(const InternedDfa* a);
+// Memoized process-wide set operations on interned automata (memo entries die with their
+// operands or result).
+const InternedDfa* dfa_intersect_interned(const InternedDfa* a, const InternedDfa* b, LeafPool& pool);
+const InternedDfa* dfa_union_interned(const InternedDfa* a, const InternedDfa* b, LeafPool& pool);
+const InternedDfa* dfa_complement_interned(const InternedDfa* a, LeafPool& pool);
 // Exactly these strings (UTF-8 content), label 0; or label i for strings[i] when `labeled`.
-const InternedDfa* dfa_for_literals(const std::vector<std::string>& strings, bool labeled);
+const InternedDfa* dfa_for_literals(const std::vector<std::string>& strings, bool labeled, LeafPool& pool);
 
 }  // namespace hearth::grammar

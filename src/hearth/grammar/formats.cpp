@@ -158,20 +158,19 @@ uint32_t format_max_length(const std::string& name) {
 
 const InternedDfa* dfa_for_format(const std::string& name) {
   static std::mutex mu;
-  static std::unordered_map<std::string, const InternedDfa*>* cache =
-      new std::unordered_map<std::string, const InternedDfa*>();
+  // The formats are a fixed handful: their automata live until exit.
+  static auto* cache = new std::unordered_map<std::string, std::shared_ptr<const InternedDfa>>();
   {
     std::lock_guard<std::mutex> lock(mu);
     auto it = cache->find(name);
-    if (it != cache->end()) return it->second;
+    if (it != cache->end()) return it->second.get();
   }
   std::string re = format_regex(name);
   if (re.empty()) return nullptr;
   RegexAst ast = parse_regex(re);
-  const InternedDfa* d = dfa_intern(dfa_from_regex(ast, /*search=*/false));
+  std::shared_ptr<const InternedDfa> d = dfa_intern_shared(dfa_from_regex(ast, /*search=*/false));
   std::lock_guard<std::mutex> lock(mu);
-  cache->emplace(name, d);
-  return d;
+  return cache->emplace(name, std::move(d)).first->second.get();
 }
 
 }  // namespace hearth::grammar

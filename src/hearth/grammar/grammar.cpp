@@ -61,6 +61,9 @@ void strip_anchors(RegexAst& ast, int id, bool at_start, bool at_end) {
 
 GrammarData raw_grammar(const InternedDfa* dfa) {
   GrammarData d;
+  auto keep = std::make_shared<LeafPool>();
+  keep->keep_raw(dfa);
+  d.leaves = std::move(keep);
   d.uid = next_grammar_uid();
   d.root_kind = RootKind::Raw;
   d.raw_dfa = dfa;
@@ -70,11 +73,12 @@ GrammarData raw_grammar(const InternedDfa* dfa) {
 }  // namespace
 
 std::shared_ptr<const Grammar> Grammar::from_regex(const std::string& pattern) {
+  LeafPool pool;
   const InternedDfa* d = nullptr;
   try {
     RegexAst ast = parse_regex(pattern);
     strip_anchors(ast, ast.root, true, true);
-    d = dfa_intern(dfa_from_regex(ast, /*search=*/false));
+    d = dfa_intern(dfa_from_regex(ast, /*search=*/false), pool);
   } catch (const SchemaUnsupported&) {
     throw;
   } catch (const hearth::Error& e) {
@@ -85,7 +89,8 @@ std::shared_ptr<const Grammar> Grammar::from_regex(const std::string& pattern) {
 
 std::shared_ptr<const Grammar> Grammar::from_choices(const std::vector<std::string>& choices) {
   if (choices.empty()) throw SchemaUnsupported("choice list is empty");
-  return std::make_shared<const Grammar>(raw_grammar(dfa_for_literals(choices, false)));
+  LeafPool pool;
+  return std::make_shared<const Grammar>(raw_grammar(dfa_for_literals(choices, false, pool)));
 }
 
 }  // namespace hearth::grammar

@@ -37,22 +37,37 @@ class Builder {
     out_.max_depth = opts.max_depth;
   }
 
-  GrammarData run(NodeId root) {
+  GrammarData run(NodeId root, bool* root_nonempty) {
     out_.root = rt(root);
     for (size_t i = 0; i < work_.size(); ++i) convert(work_[i], static_cast<NodeId>(i));
     prune();
+    if (root_nonempty) *root_nonempty = ne_[out_.root] != 0;
     for (Node& n : out_.nodes) {
       if (n.arrs.empty() && n.objs.empty()) {
-        uint64_t h = 1469598103934665603ull;
-        for (uint64_t x : {uint64_t{n.null_ok}, uint64_t{n.bools}, uint64_t{n.nums ? n.nums->id : 0u},
-                           uint64_t{n.strs ? n.strs->id : 0u}}) {
-          h = (h ^ x) * 1099511628211ull;
-        }
-        n.leaf_key = h | 1;
+        FingerprintHasher fh(0x1EAF);
+        fh.add(uint64_t{n.null_ok});
+        fh.add(uint64_t{n.bools});
+        fh.add(n.nums ? n.nums->fp : Fingerprint{});
+        fh.add(n.strs ? n.strs->fp : Fingerprint{});
+        n.is_leaf = true;
+        n.leaf_key = fh.done();
       }
     }
     out_.uid = next_grammar_uid();
     out_.root_kind = RootKind::Json;
+    // The grammar keeps what its runtime form points to; the compilation's intermediates go
+    // with the compile graph.
+    auto keep = std::make_shared<LeafPool>();
+    for (const Node& n : out_.nodes) {
+      keep->keep_raw(n.nums);
+      keep->keep_raw(n.strs);
+    }
+    for (const ObjSpec& o : out_.objs) {
+      keep->keep_raw(o.key_dfa);
+      keep->keep_raw(o.key_strs);
+    }
+    keep->absorb(std::move(g_.patterns));
+    out_.leaves = std::move(keep);
     return std::move(out_);
   }
 
@@ -74,8 +89,8 @@ class Builder {
     Node n;
     n.null_ok = s.null_ok;
     n.bools = s.bools;
-    if (!s.nums.empty()) n.nums = intern_num_set(s.nums);
-    if (!s.strs.empty()) n.strs = intern_str_set(s.strs);
+    if (!s.nums.empty()) n.nums = intern_num_set(s.nums, g_.pool);
+    if (!s.strs.empty()) n.strs = intern_str_set(s.strs, g_.pool);
     for (uint32_t a : s.arrs) n.arrs.push_back(arr(a));
     for (uint32_t o : s.objs) n.objs.push_back(obj(o));
     out_.nodes[rid] = std::move(n);
@@ -121,7 +136,7 @@ class Builder {
     if (names.size() > 4096) throw SchemaUnsupported("schema too complex (object with over 4096 named properties)");
     // Key automaton: names, patterns, propertyNames, everything else.
     std::vector<const Dfa*> comps;
-    const InternedDfa* names_dfa = names.empty() ? dfa_intern(dfa_empty()) : dfa_for_literals(names, true);
+    const InternedDfa* names_dfa = names.empty() ? dfa_intern(dfa_empty(), g_.pool) : dfa_for_literals(names, true, g_.pool);
     comps.push_back(&names_dfa->dfa);
     comps.push_back(&dfa_any_interned()->dfa);
     struct Pat {
@@ -184,8 +199,8 @@ class Builder {
       l = l < num_names ? static_cast<int32_t>(num_classes) + l : l - num_names;
     }
     key.num_labels = std::max<int32_t>(1, static_cast<int32_t>(num_classes) + num_names);
-    o.key_dfa = dfa_intern(std::move(key));
-    o.key_strs = intern_str_set({StrAlt{o.key_dfa, kmin, kmax}});
+    o.key_dfa = dfa_intern(std::move(key), g_.pool);
+    o.key_strs = intern_str_set({StrAlt{o.key_dfa, kmin, kmax}}, g_.pool);
     o.num_classes = num_classes;
     o.names = names;
     o.num_labels = num_classes + static_cast<uint32_t>(num_names);
@@ -256,7 +271,8 @@ class Builder {
 
   void prune() {
     const size_t n = out_.nodes.size();
-    std::vector<uint8_t> ne(n, 0);
+    std::vector<uint8_t>& ne = ne_;
+    ne.assign(n, 0);
     bool changed = true;
     while (changed) {
       changed = false;
@@ -306,14 +322,14 @@ class Builder {
         for (const NumSpec& s : node.nums->alts) {
           if (num_nonempty(s)) keep.push_back(s);
         }
-        node.nums = keep.empty() ? nullptr : intern_num_set(keep);
+        node.nums = keep.empty() ? nullptr : intern_num_set(keep, g_.pool);
       }
       if (node.strs) {
         std::vector<StrAlt> keep;
         for (const StrAlt& s : node.strs->alts) {
           if (str_alt_nonempty(s)) keep.push_back(s);
         }
-        node.strs = keep.empty() ? nullptr : intern_str_set(keep);
+        node.strs = keep.empty() ? nullptr : intern_str_set(keep, g_.pool);
       }
       std::erase_if(node.arrs, [&](uint32_t a) { return !arr_good[a]; });
       std::erase_if(node.objs, [&](uint32_t o) { return !obj_good[o]; });
@@ -322,6 +338,7 @@ class Builder {
 
   Graph& g_;
   GrammarData out_;
+  std::vector<uint8_t> ne_;  // per runtime node: accepts some value
   std::vector<NodeId> work_;
   std::unordered_map<NodeId, NodeId> node_map_;
   std::unordered_map<uint32_t, uint32_t> arr_map_, obj_map_;
@@ -329,8 +346,8 @@ class Builder {
 
 }  // namespace
 
-GrammarData build_grammar(Graph& g, NodeId root, const CompileOptions& opts) {
-  return Builder(g, opts).run(root);
+GrammarData build_grammar(Graph& g, NodeId root, const CompileOptions& opts, bool* root_nonempty) {
+  return Builder(g, opts).run(root, root_nonempty);
 }
 
 }  // namespace hearth::grammar::detail

@@ -7,6 +7,14 @@
 
 namespace hearth::grammar::detail {
 
-GrammarData build_grammar(Graph& g, NodeId root, const CompileOptions& opts);
+// root_nonempty (when given) says whether the root accepts any value; otherwise the result
+// is a grammar that accepts nothing.
+GrammarData build_grammar(Graph& g, NodeId root, const CompileOptions& opts, bool* root_nonempty = nullptr);
+
+// Throws SchemaUnsupported explaining why `root` accepts no value: the keyword and JSON
+// pointer of the contradiction (required vs additionalProperties: false, minItems >
+// maxItems, an enum no value of which passes the other keywords, ...), found by descending
+// into the empty parts (unsat.cpp).
+[[noreturn]] void refuse_unsatisfiable(Graph& g, NodeId root, const CompileOptions& opts);
 
 }  // namespace hearth::grammar::detail

@@ -132,7 +132,7 @@ std::string MaskComputer::key_of(const Frame* f) const {
     case FrameKind::Root: break;
     case FrameKind::Value: {
       const Node& n = g_.nodes[f->spec];
-      if (n.leaf_key) {
+      if (n.is_leaf) {
         put(k, n.leaf_key);
       } else {
         put(k, g_.uid);
@@ -147,7 +147,7 @@ std::string MaskComputer::key_of(const Frame* f) const {
       break;
     case FrameKind::Num: {
       const NumSet* ns = static_cast<const NumSet*>(f->leaf);
-      put(k, ns->id);
+      put(k, ns->fp);
       put(k, f->aux);
       if (f->ext) k.append(static_cast<const char*>(f->ext), f->count);
       break;
@@ -155,7 +155,7 @@ std::string MaskComputer::key_of(const Frame* f) const {
     case FrameKind::Str:
     case FrameKind::Key: {
       const StrSet* ss = static_cast<const StrSet*>(f->leaf);
-      put(k, ss->id);
+      put(k, ss->fp);
       put(k, f->u8);
       put(k, f->aux);
       for (size_t i = 0; i < ss->alts.size(); ++i) {
@@ -193,7 +193,7 @@ std::string MaskComputer::key_of(const Frame* f) const {
     }
     case FrameKind::Raw: {
       const InternedDfa* d = static_cast<const InternedDfa*>(f->leaf);
-      put(k, d->id);
+      put(k, d->fp);
       put(k, f->st[0]);
       put(k, f->u8);
       break;
@@ -233,8 +233,8 @@ std::shared_ptr<const TokenSet> MaskComputer::free_set(const Frame* f, uint32_t 
   put(key, rem);
   if (auto e = vocab_.cache_get(key)) return e->inside;
   ++misses_;
-  const StrSet* any = intern_str_set(
-      {StrAlt{dfa_any_interned(), 0, rem == 0xFFFF ? kUnbounded : rem}});
+  LeafPool pool;  // the set only lives for this walk (the cache key does not name it)
+  const StrSet* any = intern_str_set({StrAlt{dfa_any_interned(), 0, rem == 0xFFFF ? kUnbounded : rem}}, pool);
   Frame* s = arena_.make();
   s->kind = FrameKind::Str;
   s->parent = Stepper::sentinel();

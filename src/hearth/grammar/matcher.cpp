@@ -123,29 +123,105 @@ std::string Matcher::jump_forward_bytes(size_t max_bytes) {
   std::string out;
   if (terminated_) return out;
   const Arena::Mark mark = arena_->mark();
-  std::vector<const Frame*> cur = state_;
+  StepOut cur, next;
+  for (const Frame* f : state_) cur.push(f);
   while (out.size() < max_bytes) {
     bool complete = false;
-    for (const Frame* f : cur) complete = complete || stepper_->accepts_eos(f);
+    for (uint32_t k = 0; k < cur.n && !complete; ++k) complete = stepper_->accepts_eos(cur.cfg[k]);
     if (complete) break;
     // Canonical bytes only: an escape or whitespace is never forced on the model.
     int only = -1;
-    std::vector<const Frame*> only_state;
-    for (int b = 0; b < 256; ++b) {
+    for (int b = 0; b < 256 && only != -2; ++b) {
       if (b == '\\' || b == ' ' || b == '\n' || b == '\t' || b == '\r') continue;
-      std::vector<const Frame*> next = cur;
-      char c = static_cast<char>(b);
-      if (!advance(std::string_view(&c, 1), next)) continue;
+      StepOut probe;
+      const Arena::Mark before = arena_->mark();
+      for (uint32_t k = 0; k < cur.n; ++k) stepper_->step(cur.cfg[k], static_cast<uint8_t>(b), probe);
+      if (probe.n == 0) {
+        arena_->reset(before);
+        continue;
+      }
       if (only >= 0) {
         only = -2;
         break;
       }
       only = b;
-      only_state = std::move(next);
+      next.clear();
+      for (uint32_t k = 0; k < probe.n; ++k) {
+        bool dup = false;
+        for (uint32_t j = 0; j < next.n && !dup; ++j) dup = Stepper::same_stack(next.cfg[j], probe.cfg[k], grammar_->data());
+        if (!dup) next.push(probe.cfg[k]);
+      }
     }
     if (only < 0) break;
     out += static_cast<char>(only);
-    cur = std::move(only_state);
+    std::swap(cur.cfg, next.cfg);
+    std::swap(cur.n, next.n);
+  }
+  arena_->reset(mark);
+  return out;
+}
+
+bool Matcher::subtree_accepts(uint32_t node, const std::vector<const Frame*>& state) {
+  const TokenTrie& t = vocab_->trie();
+  const uint32_t base = t.depth[node];
+  // levels[d]: the stacks after the subtree path's first d bytes.
+  std::vector<std::vector<const Frame*>> levels{state};
+  StepOut out;
+  for (uint32_t i = node + 1; i < t.skip[node];) {
+    const uint32_t d = t.depth[i] - base;
+    levels.resize(d);
+    out.clear();
+    for (const Frame* f : levels[d - 1]) stepper_->step(f, t.byte[i], out);
+    if (out.n == 0) {
+      i = t.skip[i];
+      continue;
+    }
+    if (t.tok_begin[i + 1] > t.tok_begin[i]) return true;
+    levels.emplace_back(out.cfg, out.cfg + out.n);
+    ++i;
+  }
+  return false;
+}
+
+std::vector<int32_t> Matcher::forced_tokens(size_t max_tokens, size_t max_bytes) {
+  std::vector<int32_t> out;
+  if (terminated_ || !vocab_ || max_tokens == 0) return out;
+  const std::string forced = jump_forward_bytes(max_bytes);
+  if (forced.empty()) return out;
+  const Arena::Mark mark = arena_->mark();
+  std::vector<const Frame*> after = state_;  // the stacks after all the forced bytes
+  HEARTH_CHECK(advance(forced, after), "matcher: forced bytes rejected");
+  const TokenTrie& t = vocab_->trie();
+  size_t pos = 0;
+  while (pos < forced.size() && out.size() < max_tokens) {
+    // Down the trie along the forced text: the longest token inside it, and the node of the
+    // whole remainder when the remainder is a token prefix.
+    uint32_t node = 0, rem_node = 0;
+    int32_t best = -1;
+    size_t best_len = 0;
+    for (size_t k = pos; k < forced.size(); ++k) {
+      uint32_t child = node + 1, found = 0;
+      const uint8_t b = static_cast<uint8_t>(forced[k]);
+      while (child < t.skip[node]) {
+        if (t.byte[child] == b) {
+          found = child;
+          break;
+        }
+        child = t.skip[child];
+      }
+      if (!found) break;
+      node = found;
+      if (t.tok_begin[node + 1] > t.tok_begin[node]) {
+        best = t.tok_ids[t.tok_begin[node]];
+        best_len = k + 1 - pos;
+      }
+      if (k + 1 == forced.size()) rem_node = node;
+    }
+    if (best < 0) break;
+    // A longer allowed token starting here spans forced and free bytes: the model's choice.
+    if (rem_node && subtree_accepts(rem_node, after)) break;
+    out.push_back(best);
+    pos += best_len;
   }
   arena_->reset(mark);
   return out;

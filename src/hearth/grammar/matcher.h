@@ -42,8 +42,20 @@ class Matcher {
   // Undoes the last n accepted tokens (at most max_rollback).
   bool rollback(size_t n_tokens);
   // The bytes the grammar forces next (only one byte possible at each step), up to max_bytes;
-  // the engine may append their tokens without running the model.
+  // the engine may append their tokens without running the model. Whitespace and escapes
+  // never count as alternatives: forced text is written compactly and unescaped.
   std::string jump_forward_bytes(size_t max_bytes = 256);
+  // Forced-token fast-forward: the tokens that spell the forced bytes (jump_forward_bytes),
+  // at most max_tokens, chosen greedily (at each position the longest vocabulary token that
+  // lies inside the forced text). A token is emitted only if no longer allowed token starts
+  // at the same position: when the forced text ends in a prefix of tokens the grammar also
+  // allows (`":"` before a free string, which `":"x` would extend), the rest is left to the
+  // model, so the tokens returned are ones it could have sampled and greedy tokenization
+  // never takes a choice away from it. Caveat: BPE is not greedy longest-match, so this
+  // spelling can differ from the tokenizer's for the same text (a valid but non-canonical
+  // tokenization, as any sampled sequence can be). The state is unchanged; the caller
+  // accepts the tokens (accept_token) after appending them. Empty when nothing is forced.
+  std::vector<int32_t> forced_tokens(size_t max_tokens = 16, size_t max_bytes = 256);
   // Frames on the shallowest stack (open values and lexemes); smaller is closer to done.
   size_t stack_depth() const;
   // The token the mask would allow alone, or -1.
@@ -54,6 +66,9 @@ class Matcher {
 
  private:
   bool advance(std::string_view bytes, std::vector<const Frame*>& state);
+  // Whether some token of the trie subtree below `node` (tokens longer than the path to it)
+  // is accepted from `state` (stacks after the path's bytes).
+  bool subtree_accepts(uint32_t node, const std::vector<const Frame*>& state);
   void maybe_compact();
 
   std::shared_ptr<const Grammar> grammar_;

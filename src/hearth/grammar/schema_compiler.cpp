@@ -64,8 +64,8 @@ std::optional<Decimal> json_decimal(const json& v) {
 
 class Compiler {
  public:
-  Compiler(const json& root, const CompileOptions& opts, bool legacy_ref, bool legacy_id)
-      : opts_(opts), legacy_ref_(legacy_ref), refs_(root, legacy_id) {}
+  Compiler(const json& root, const CompileOptions& opts, bool legacy_ref, bool legacy_id, bool has_if)
+      : opts_(opts), legacy_ref_(legacy_ref), has_if_(has_if), refs_(root, legacy_id) {}
 
   Graph g;
 
@@ -88,15 +88,30 @@ class Compiler {
     }
 
     Shape own = Graph::full();
+    // The first keyword whose intersection left this location's own keywords with no value.
+    std::pair<std::string, std::string> cause;
+    // Empty as the runtime grammar sees it: no type left, or only numeric alternatives with
+    // no number in their bounds.
+    auto own_empty = [&] {
+      if (own.null_ok || own.bools || !own.strs.empty() || !own.arrs.empty() || !own.objs.empty()) return false;
+      for (const NumSpec& n : own.nums) {
+        if (num_nonempty(n)) return false;
+      }
+      return true;
+    };
+    auto note = [&](bool was_nonempty, std::string at, std::string why) {
+      if (was_nonempty && own_empty() && cause.first.empty()) cause = {std::move(at), std::move(why)};
+    };
     std::vector<NodeId> parts;
-    bool has_if = s.contains("if");
     for (auto it = s.begin(); it != s.end(); ++it) {
       const std::string& k = it.key();
       const json& v = *it;
       const std::string kp = ptr + "/" + RefResolver::escape_pointer_token(k);
+      const bool was_nonempty = !own_empty();
       if (is_refused_keyword(k)) refuse(kp, fmt::format("unsupported keyword '{}'", k));
       if (k == "type") {
         own = g.intersect(own, type_shape(v, kp), kp);
+        note(was_nonempty, kp, "'type' allows none of the values the other keywords allow");
       } else if (k == "enum") {
         if (!v.is_array()) refuse(kp, "invalid 'enum': must be an array");
         own = g.intersect(own, literals_shape(v, kp), kp);
@@ -117,21 +132,59 @@ class Compiler {
           parts.push_back(g.add_op(k == "anyOf" ? CKind::Union : CKind::OneOf, branches, kp));
         }
       } else if (k == "not") {
-        parts.push_back(g.add_op(CKind::Not, {compile(v, kp, base, depth + 1)}, ptr));
+        parts.push_back(g.add_op(CKind::Not, {compile(v, kp, base, depth + 1)}, kp));
       } else if (k == "if") {
-        if (s.contains("then") || s.contains("else")) refuse(kp, "unsupported keyword 'if' (with 'then'/'else')");
+        // (if and then) or (not if and else); a missing branch is `true`. Drafts 4 and 6
+        // have no `if`: there it is an annotation, as any unknown keyword.
+        if (has_if_ && (s.contains("then") || s.contains("else"))) {
+          const NodeId cond = compile(v, kp, base, depth + 1);
+          const NodeId then_n = s.contains("then") ? compile(s["then"], ptr + "/then", base, depth + 1) : kAny;
+          const NodeId else_n = s.contains("else") ? compile(s["else"], ptr + "/else", base, depth + 1) : kAny;
+          const NodeId yes = g.add_op(CKind::Inter, {cond, then_n}, kp);
+          const NodeId no = g.add_op(CKind::Inter, {g.not_node(cond, kp), else_n}, kp);
+          parts.push_back(g.add_op(CKind::Union, {yes, no}, kp));
+        }
       } else if (k == "uniqueItems") {
         if (!v.is_boolean()) refuse(kp, "invalid 'uniqueItems'");
         if (v.get<bool>()) refuse(kp, "unsupported keyword 'uniqueItems'");
       } else if (k == "dependentSchemas") {
-        refuse(kp, "unsupported keyword 'dependentSchemas'");
+        if (!v.is_object()) refuse(kp, "invalid 'dependentSchemas'");
+        for (auto d = v.begin(); d != v.end(); ++d) {
+          parts.push_back(dependent_schema(d.key(), *d, kp + "/" + RefResolver::escape_pointer_token(d.key()), base, depth));
+        }
       }
     }
-    (void)has_if;
+    bool was_nonempty = !own_empty();
     apply_string_keywords(s, ptr, own);
+    if (was_nonempty && own_empty()) {
+      if (length_bounds_cross(s, "minLength", "maxLength")) {
+        note(true, ptr + "/minLength", "'minLength' is greater than 'maxLength'");
+      } else {
+        const char* kw = s.contains("pattern") ? "pattern" : s.contains("format") ? "format" : "maxLength";
+        note(true, ptr + "/" + kw, fmt::format("'{}' leaves no string the other keywords allow", kw));
+      }
+    }
+    was_nonempty = !own_empty();
     apply_number_keywords(s, ptr, own);
+    if (was_nonempty && own_empty()) {
+      const char* kw = "minimum";
+      for (const char* k : {"minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum", "multipleOf"}) {
+        if (s.contains(k)) {
+          kw = k;
+          break;
+        }
+      }
+      note(true, ptr + "/" + kw, "no number satisfies the bounds (minimum / maximum / multipleOf / type)");
+    }
+    if (own_empty()) {
+      // An enum or const whose values all fail the other keywords is the usual culprit.
+      if (s.contains("const")) cause = {ptr + "/const", "the 'const' value fails the other keywords"};
+      else if (s.contains("enum")) cause = {ptr + "/enum", "no 'enum' value satisfies the other keywords"};
+      if (cause.first.empty()) cause = {ptr, "its keywords contradict each other"};
+      g.empty_cause.emplace(id, std::move(cause));
+    }
     apply_array_keywords(s, ptr, base, depth, own);
-    apply_object_keywords(s, ptr, base, depth, own);
+    apply_object_keywords(s, ptr, base, depth, own, parts);
 
     if (parts.empty()) {
       g.set_shape(id, std::move(own));
@@ -143,6 +196,24 @@ class Compiler {
   }
 
  private:
+  // "When `key` is present, the instance also satisfies `schema`" = not an object, or an
+  // object without `key`, or a value of `schema`: a union, no complement needed.
+  NodeId dependent_schema(const std::string& key, const json& schema, const std::string& kp, const std::string& base,
+                          int depth) {
+    const NodeId then_n = compile(schema, kp, base, depth + 1);
+    Shape absent = Graph::full();
+    ObjSpecC o;
+    o.forbidden.push_back({key});
+    absent.objs = {g.add_obj(std::move(o))};
+    return g.add_op(CKind::Union, {g.add_shape(std::move(absent), kp), then_n}, kp);
+  }
+
+  static bool length_bounds_cross(const json& s, const char* lo, const char* hi) {
+    uint32_t a = 0, b = 0;
+    auto l = s.find(lo), h = s.find(hi);
+    return l != s.end() && h != s.end() && as_count(*l, a) && as_count(*h, b) && a > b;
+  }
+
   NodeId compile_ref(const json& v, const std::string& kp, const std::string& base, int depth) {
     if (!v.is_string()) refuse(kp, "invalid '$ref': must be a string");
     RefResolver::Target t = refs_.resolve(v.get<std::string>(), base, kp);
@@ -204,7 +275,7 @@ class Compiler {
         r = g.unite(r, structured_literal(v, kp), kp);
       }
     }
-    if (!strings.empty()) r.strs.push_back(StrAlt{dfa_for_literals(strings, false), 0, kUnbounded});
+    if (!strings.empty()) r.strs.push_back(StrAlt{dfa_for_literals(strings, false, g.pool), 0, kUnbounded});
     if (!nums.enum_values.empty()) r.nums.push_back(nums);
     return r;
   }
@@ -219,6 +290,7 @@ class Compiler {
       r.arrs = {g.add_arr(std::move(a))};
     } else {
       ObjClause c;
+      c.ptr = kp;
       for (auto it = v.begin(); it != v.end(); ++it) {
         c.props.emplace_back(it.key(), g.add_shape(literals_shape(json::array({*it}), kp), kp));
         c.required.push_back(it.key());
@@ -245,7 +317,7 @@ class Compiler {
     if (auto it = s.find("pattern"); it != s.end()) {
       if (!it->is_string()) refuse(ptr + "/pattern", "invalid 'pattern'");
       try {
-        c.dfa = dfa_intersect_interned(c.dfa, dfa_for_pattern(it->get<std::string>()));
+        c.dfa = dfa_intersect_interned(c.dfa, dfa_for_pattern(it->get<std::string>(), g.patterns), g.pool);
       } catch (const SchemaUnsupported&) {
         throw;
       } catch (const hearth::Error& e) {
@@ -258,7 +330,7 @@ class Compiler {
       const std::string& f = it->get_ref<const std::string&>();
       switch (format_kind(f)) {
         case FormatKind::Enforced:
-          c.dfa = dfa_intersect_interned(c.dfa, dfa_for_format(f));
+          c.dfa = dfa_intersect_interned(c.dfa, dfa_for_format(f), g.pool);
           c.max_len = std::min(c.max_len, format_max_length(f));
           any = true;
           break;
@@ -381,10 +453,13 @@ class Compiler {
     return out;
   }
 
+  // Conjuncts that are not part of the own shape (dependencies with schemas) go to `parts`.
   void apply_object_keywords(const json& s, const std::string& ptr, const std::string& base, int depth,
-                             Shape& own) {
+                             Shape& own, std::vector<NodeId>& parts) {
     ObjClause cl;
+    cl.ptr = ptr;
     ObjSpecC spec;
+    std::vector<NodeId> dep_schemas;
     bool any = false;
     if (auto it = s.find("properties"); it != s.end()) {
       if (!it->is_object()) refuse(ptr + "/properties", "invalid 'properties'");
@@ -400,7 +475,7 @@ class Compiler {
         std::string kp = ptr + "/patternProperties/" + RefResolver::escape_pointer_token(p.key());
         const InternedDfa* d = nullptr;
         try {
-          d = dfa_for_pattern(p.key());
+          d = dfa_for_pattern(p.key(), g.patterns);
         } catch (const SchemaUnsupported&) {
           throw;
         } catch (const hearth::Error& e) {
@@ -423,7 +498,7 @@ class Compiler {
       NodeId n = compile(*it, kp, base, depth + 1);
       Shape ns = g.shape(n);
       if (ns.strs.empty()) {
-        cl.names_dfa = dfa_intern(dfa_empty());
+        cl.names_dfa = dfa_intern(dfa_empty(), g.pool);
       } else if (ns.strs.size() == 1) {
         cl.names_dfa = ns.strs[0].dfa;
         cl.names_min = ns.strs[0].min_len;
@@ -445,15 +520,19 @@ class Compiler {
         } else if (std::string(key) == "dependencies" && d->is_boolean()) {
           if (!d->get<bool>()) spec.forbidden.push_back({d.key()});
         } else if (std::string(key) == "dependencies" && d->is_object()) {
-          // A schema that only requires more properties is dependentRequired.
+          // A schema that only requires more properties is dependentRequired; others are
+          // dependentSchemas.
           bool simple = true;
           for (auto e = d->begin(); e != d->end(); ++e) {
             const std::string& ek = e.key();
             simple = simple && (ek == "required" || ek == "description" || ek == "title" || ek == "$comment");
           }
-          if (!simple) refuse(dp, "unsupported 'dependencies' with a schema");
-          auto r = d->find("required");
-          if (r != d->end()) cl.dep_required.emplace_back(d.key(), string_list(*r, dp + "/required"));
+          if (simple) {
+            auto r = d->find("required");
+            if (r != d->end()) cl.dep_required.emplace_back(d.key(), string_list(*r, dp + "/required"));
+          } else {
+            dep_schemas.push_back(dependent_schema(d.key(), *d, dp, base, depth));
+          }
         } else {
           refuse(dp, fmt::format("invalid '{}'", key));
         }
@@ -468,6 +547,7 @@ class Compiler {
       if (!as_count(*it, spec.max_props)) refuse(ptr + "/maxProperties", "invalid 'maxProperties'");
       any = true;
     }
+    parts.insert(parts.end(), dep_schemas.begin(), dep_schemas.end());
     if (!any) return;
     bool clause_used = !cl.props.empty() || !cl.patterns.empty() || cl.additional != kAny || !cl.required.empty() ||
                        cl.names_dfa || !cl.dep_required.empty();
@@ -479,6 +559,7 @@ class Compiler {
 
   CompileOptions opts_;
   bool legacy_ref_;
+  bool has_if_;
   RefResolver refs_;
   std::unordered_map<const json*, NodeId> memo_;
 };
@@ -489,7 +570,7 @@ namespace hearth::grammar {
 
 GrammarData compile_json_schema(const nlohmann::json& schema, const CompileOptions& opts) {
   using namespace detail;
-  bool legacy_ref = false, legacy_id = true;
+  bool legacy_ref = false, legacy_id = true, has_if = true;
   if (schema.is_object()) {
     auto it = schema.find("$schema");
     if (it != schema.end() && it->is_string()) {
@@ -501,11 +582,15 @@ GrammarData compile_json_schema(const nlohmann::json& schema, const CompileOptio
       legacy_ref = v.find("draft-04") != std::string::npos || v.find("draft-06") != std::string::npos ||
                    v.find("draft-07") != std::string::npos;
       legacy_id = v.find("draft-04") != std::string::npos;
+      has_if = v.find("draft-04") == std::string::npos && v.find("draft-06") == std::string::npos;
     }
   }
-  Compiler c(schema, opts, legacy_ref, legacy_id);
+  Compiler c(schema, opts, legacy_ref, legacy_id, has_if);
   NodeId root = c.compile(schema, "", "", 0);
-  return build_grammar(c.g, root, opts);
+  bool satisfiable = false;
+  GrammarData d = build_grammar(c.g, root, opts, &satisfiable);
+  if (!satisfiable) refuse_unsatisfiable(c.g, root, opts);
+  return d;
 }
 
 }  // namespace hearth::grammar

@@ -30,23 +30,28 @@ struct StrAlt {
 // A union of string alternatives (at most kMaxStrAlts, the lexer tracks one automaton state
 // per alternative).
 inline constexpr size_t kMaxStrAlts = 4;
-struct StrSet {
-  uint32_t id = 0;
+// Interned (leaf_registry.cpp): ids are never reused, the set owns its automata.
+struct StrSet : std::enable_shared_from_this<StrSet> {
+  uint64_t id = 0;
+  Fingerprint fp;  // of the content, for mask-cache keys (fingerprint.h)
   std::vector<StrAlt> alts;
+  std::vector<std::shared_ptr<const InternedDfa>> owned;  // alts' automata
 };
 
 // A union of numeric alternatives (at most 32: the lexer keeps a bit mask of live ones).
 inline constexpr size_t kMaxNumAlts = 32;
-struct NumSet {
-  uint32_t id = 0;
+struct NumSet : std::enable_shared_from_this<NumSet> {
+  uint64_t id = 0;
+  Fingerprint fp;
   std::vector<NumSpec> alts;
   bool needs_text = false;  // some alternative needs the digits written so far
   bool allows_frac = false;
   bool allows_exp = false;
 };
 
-const StrSet* intern_str_set(const std::vector<StrAlt>& alts);
-const NumSet* intern_num_set(const std::vector<NumSpec>& alts);
+// Shared while some pool keeps them (see leaf_pool.h).
+const StrSet* intern_str_set(const std::vector<StrAlt>& alts, LeafPool& pool);
+const NumSet* intern_num_set(const std::vector<NumSpec>& alts, LeafPool& pool);
 
 struct Node {
   bool null_ok = false;
@@ -55,9 +60,10 @@ struct Node {
   const StrSet* strs = nullptr;
   std::vector<uint32_t> arrs;  // ArrSpec indices
   std::vector<uint32_t> objs;  // ObjSpec indices
-  // Nonzero when the node has no arrays or objects: a process-wide identity of what it
-  // accepts, so caches of "a value of this node starts here" are shared across grammars.
-  uint64_t leaf_key = 0;
+  // When the node has no arrays or objects (is_leaf): a content identity of what it accepts,
+  // so caches of "a value of this node starts here" are shared across grammars.
+  bool is_leaf = false;
+  Fingerprint leaf_key;
 };
 
 struct ArrSpec {
@@ -103,6 +109,9 @@ struct GrammarData {
   bool flexible_ws = false;
   uint32_t max_ws = 0;      // consecutive whitespace bytes allowed where whitespace may go
   uint32_t max_depth = 64;  // nesting of arrays and objects
+  // Keeps alive the interned leaves the fields above point to (and nothing else the
+  // compilation made on the way), so they are freed with the grammar.
+  std::shared_ptr<const LeafPool> leaves;
 };
 
 }  // namespace hearth::grammar

@@ -50,14 +50,14 @@ void push_id(std::vector<uint32_t>& v, uint32_t id) {
 
 // The lexer tracks at most kMaxStrAlts string alternatives: merge those with equal length
 // bounds into one automaton.
-void fit_strs(std::vector<StrAlt>& v, const std::string& ptr) {
+void fit_strs(std::vector<StrAlt>& v, const std::string& ptr, LeafPool& pool) {
   if (v.size() <= kMaxStrAlts) return;
   std::vector<StrAlt> out;
   for (const StrAlt& s : v) {
     bool merged = false;
     for (StrAlt& o : out) {
       if (o.min_len == s.min_len && o.max_len == s.max_len) {
-        o.dfa = dfa_union_interned(o.dfa, s.dfa);
+        o.dfa = dfa_union_interned(o.dfa, s.dfa, pool);
         merged = true;
         break;
       }
@@ -192,13 +192,23 @@ const Shape& Graph::shape(NodeId id) {
     }
     case CKind::Not: {
       Shape ps = shape(parts[0]);
-      s = complement(ps, ptr + "/not");
+      s = complement(ps, ptr);
       break;
     }
   }
   nodes[id].shape = std::move(s);
   nodes[id].state = 2;
   return nodes[id].shape;
+}
+
+NodeId Graph::not_node(NodeId a, const std::string& ptr) {
+  if (a == kAny) return kNever;
+  if (a == kNever) return kAny;
+  auto it = not_memo_.find(a);
+  if (it != not_memo_.end()) return it->second;
+  const NodeId n = add_op(CKind::Not, {a}, ptr);
+  not_memo_.emplace(a, n);
+  return n;
 }
 
 NodeId Graph::intersect_nodes(NodeId a, NodeId b) {
@@ -282,7 +292,7 @@ Shape Graph::intersect(const Shape& a, const Shape& b, const std::string& ptr) {
   for (const StrAlt& x : a.strs) {
     for (const StrAlt& y : b.strs) {
       StrAlt z;
-      z.dfa = dfa_intersect_interned(x.dfa, y.dfa);
+      z.dfa = dfa_intersect_interned(x.dfa, y.dfa, pool);
       z.min_len = std::max(x.min_len, y.min_len);
       z.max_len = std::min(x.max_len, y.max_len);
       push_str(r.strs, z);
@@ -297,7 +307,7 @@ Shape Graph::intersect(const Shape& a, const Shape& b, const std::string& ptr) {
   if (r.nums.size() > kMaxNumAlts || r.arrs.size() > kMaxAlts || r.objs.size() > kMaxAlts) {
     refuse(ptr, "schema too complex (too many alternatives of one type)");
   }
-  fit_strs(r.strs, ptr);
+  fit_strs(r.strs, ptr, pool);
   return r;
 }
 
@@ -327,7 +337,7 @@ Shape Graph::unite(const Shape& a, const Shape& b, const std::string& ptr) {
   if (r.nums.size() > kMaxNumAlts || r.arrs.size() > kMaxAlts || r.objs.size() > kMaxAlts) {
     refuse(ptr, "schema too complex (too many alternatives of one type)");
   }
-  fit_strs(r.strs, ptr);
+  fit_strs(r.strs, ptr, pool);
   return r;
 }
 
@@ -375,13 +385,13 @@ Shape Graph::complement(const Shape& s, const std::string& ptr) {
     std::vector<StrAlt> acc = {StrAlt{dfa_any_interned(), 0, kUnbounded}};
     for (const StrAlt& a : s.strs) {
       std::vector<StrAlt> comp;
-      if (a.dfa != dfa_any_interned()) comp.push_back({dfa_complement_interned(a.dfa), 0, kUnbounded});
+      if (a.dfa != dfa_any_interned()) comp.push_back({dfa_complement_interned(a.dfa, pool), 0, kUnbounded});
       if (a.min_len > 0) comp.push_back({dfa_any_interned(), 0, a.min_len - 1});
       if (a.max_len != kUnbounded) comp.push_back({dfa_any_interned(), a.max_len + 1, kUnbounded});
       std::vector<StrAlt> next;
       for (const StrAlt& x : acc) {
         for (const StrAlt& y : comp) {
-          push_str(next, StrAlt{dfa_intersect_interned(x.dfa, y.dfa), std::max(x.min_len, y.min_len),
+          push_str(next, StrAlt{dfa_intersect_interned(x.dfa, y.dfa, pool), std::max(x.min_len, y.min_len),
                                 std::min(x.max_len, y.max_len)});
         }
       }
@@ -389,7 +399,7 @@ Shape Graph::complement(const Shape& s, const std::string& ptr) {
       if (acc.size() > 4 * kMaxStrAlts) refuse(ptr, "unsupported 'not' of string constraints (too many cases)");
     }
     r.strs = std::move(acc);
-    fit_strs(r.strs, ptr);
+    fit_strs(r.strs, ptr, pool);
   }
   // Arrays.
   if (s.arrs.empty()) {
@@ -425,10 +435,99 @@ Shape Graph::complement(const Shape& s, const std::string& ptr) {
         r.objs.push_back(add_obj(std::move(c)));
       }
     } else {
-      refuse(ptr, "unsupported 'not' of an object constraint");
+      r.objs = complement_objs(s.objs, ptr);
     }
   }
   return r;
+}
+
+std::vector<uint32_t> Graph::obj_violations(uint32_t oi, const std::string& ptr) {
+  const ObjSpecC o = objs[oi];  // a copy: add_obj may reallocate `objs`
+  std::vector<uint32_t> out;
+  std::vector<std::string> required;
+  std::vector<std::pair<std::string, NodeId>> named;  // per name, the intersection over clauses
+  for (const ObjClause& c : o.clauses) {
+    // "Some key breaks a patternProperties / additionalProperties / propertyNames rule" is
+    // existential over keys: not expressible as clauses, which constrain every key.
+    if (!c.patterns.empty() || c.additional != kAny || c.names_dfa || c.names_min > 0 || c.names_max != kUnbounded) {
+      refuse(ptr, "unsupported 'not' of an object constraint (patternProperties, additionalProperties or propertyNames)");
+    }
+    for (const auto& p : c.props) {
+      auto it = std::find_if(named.begin(), named.end(), [&](const auto& x) { return x.first == p.first; });
+      if (it == named.end()) named.push_back(p);
+      else it->second = intersect_nodes(it->second, p.second);
+    }
+    for (const std::string& r : c.required) {
+      if (std::find(required.begin(), required.end(), r) == required.end()) required.push_back(r);
+    }
+    // Present key without one of its dependencies.
+    for (const auto& [key, deps] : c.dep_required) {
+      for (const std::string& d : deps) {
+        ObjSpecC v;
+        ObjClause vc;
+        vc.ptr = c.ptr;
+        vc.required = {key};
+        v.clauses.push_back(std::move(vc));
+        v.forbidden.push_back({d});
+        out.push_back(add_obj(std::move(v)));
+      }
+    }
+  }
+  // A named property present with a value its schema rejects.
+  for (const auto& [name, node] : named) {
+    if (node == kAny) continue;
+    ObjSpecC v;
+    ObjClause vc;
+    vc.ptr = ptr;
+    vc.props.emplace_back(name, node == kNever ? kAny : not_node(node, ptr));
+    vc.required = {name};
+    v.clauses.push_back(std::move(vc));
+    out.push_back(add_obj(std::move(v)));
+  }
+  // Not every required property present.
+  if (!required.empty()) {
+    ObjSpecC v;
+    v.forbidden.push_back(required);
+    out.push_back(add_obj(std::move(v)));
+  }
+  // Too few or too many properties; all of a forbidden set present.
+  if (o.min_props > 0) {
+    ObjSpecC v;
+    v.max_props = o.min_props - 1;
+    out.push_back(add_obj(std::move(v)));
+  }
+  if (o.max_props != kUnbounded) {
+    ObjSpecC v;
+    v.min_props = o.max_props + 1;
+    out.push_back(add_obj(std::move(v)));
+  }
+  for (const auto& f : o.forbidden) {
+    ObjSpecC v;
+    ObjClause vc;
+    vc.ptr = ptr;
+    vc.required = f;
+    v.clauses.push_back(std::move(vc));
+    out.push_back(add_obj(std::move(v)));
+  }
+  if (out.size() > kMaxAlts) refuse(ptr, "unsupported 'not' of an object constraint (too many cases)");
+  return out;
+}
+
+// Objects outside every spec of `specs`: an object fails a spec when it breaks one of its
+// constraints (obj_violations: each a spec of its own), so the complement of a union is the
+// intersection, over the specs, of the union of their violations.
+std::vector<uint32_t> Graph::complement_objs(const std::vector<uint32_t>& specs, const std::string& ptr) {
+  std::vector<uint32_t> acc = {obj_any};
+  for (uint32_t s : specs) {
+    const std::vector<uint32_t> v = obj_violations(s, ptr);
+    std::vector<uint32_t> next;
+    for (uint32_t a : acc) {
+      for (uint32_t b : v) push_id(next, intersect_obj(a, b));
+    }
+    if (next.size() > kMaxAlts) refuse(ptr, "unsupported 'not' of an object constraint (too many cases)");
+    acc = std::move(next);
+  }
+  return acc;
 }
 
 namespace {
@@ -547,7 +646,7 @@ bool Graph::shapes_disjoint(const Shape& a, const Shape& b, int depth) {
   }
   for (const StrAlt& x : a.strs) {
     for (const StrAlt& y : b.strs) {
-      StrAlt z{dfa_intersect_interned(x.dfa, y.dfa), std::max(x.min_len, y.min_len), std::min(x.max_len, y.max_len)};
+      StrAlt z{dfa_intersect_interned(x.dfa, y.dfa, pool), std::max(x.min_len, y.min_len), std::min(x.max_len, y.max_len)};
       if (str_alt_nonempty(z)) return false;
     }
   }

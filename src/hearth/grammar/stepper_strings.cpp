@@ -19,17 +19,6 @@ int hex_value(uint8_t b) {
   return -1;
 }
 
-// Code points after which an automaton state stays alive, as sorted ranges (memoized).
-struct LiveCps {
-  std::mutex mu;
-  std::map<std::pair<uint32_t, uint32_t>, std::vector<CpRange>> memo;
-};
-
-LiveCps& live_cps_memo() {
-  static LiveCps* m = new LiveCps();
-  return *m;
-}
-
 // Suffix values of k continuation bytes read from state t that end in a live state.
 void suffixes(const InternedDfa* d, uint32_t t, int k, std::vector<CpRange>& out,
               std::map<std::pair<uint32_t, int>, std::vector<CpRange>>& memo) {
@@ -54,13 +43,13 @@ void suffixes(const InternedDfa* d, uint32_t t, int k, std::vector<CpRange>& out
   out.insert(out.end(), it->second.begin(), it->second.end());
 }
 
+// Code points after which an automaton state stays alive, as sorted ranges (memoized in the
+// automaton; references stay valid: entries are never erased and map nodes do not move).
 const std::vector<CpRange>& live_cps(const InternedDfa* d, uint32_t s) {
-  LiveCps& m = live_cps_memo();
-  auto key = std::make_pair(d->id, s);
   {
-    std::lock_guard<std::mutex> lock(m.mu);
-    auto it = m.memo.find(key);
-    if (it != m.memo.end()) return it->second;
+    std::lock_guard<std::mutex> lock(d->live_cps_mu);
+    auto it = d->live_cps_memo.find(s);
+    if (it != d->live_cps_memo.end()) return it->second;
   }
   std::vector<CpRange> r;
   std::map<std::pair<uint32_t, int>, std::vector<CpRange>> memo;
@@ -86,8 +75,8 @@ const std::vector<CpRange>& live_cps(const InternedDfa* d, uint32_t s) {
     }
   }
   std::vector<CpRange> norm = cp_set_normalize(std::move(r));
-  std::lock_guard<std::mutex> lock(m.mu);
-  return m.memo.emplace(key, std::move(norm)).first->second;
+  std::lock_guard<std::mutex> lock(d->live_cps_mu);
+  return d->live_cps_memo.emplace(s, std::move(norm)).first->second;
 }
 
 bool ranges_meet(const std::vector<CpRange>& set, uint32_t lo, uint32_t hi) {

@@ -108,4 +108,18 @@ void ConstrainedDecoder::accept(int32_t token) {
   refresh();
 }
 
+std::vector<int32_t> ConstrainedDecoder::forced_tokens(size_t max_tokens) {
+  if (!started_ || finished_ || dead_end_) return {};
+  return matcher_.forced_tokens(max_tokens);
+}
+
+void ConstrainedDecoder::accept_forced(std::span<const int32_t> tokens) {
+  if (tokens.empty()) return;
+  HEARTH_CHECK(started_ && !finished_, "constrained decoder got forced tokens {}", started_ ? "after the value finished" : "before the start token");
+  for (int32_t token : tokens) {
+    if (is_stop(token) || !matcher_.accept_token(token)) fail("constraint: forced token {} is not allowed here", token);
+  }
+  refresh();
+}
+
 }  // namespace hearth

@@ -54,6 +54,15 @@ class ConstrainedDecoder {
   // Consumes a generated token. Throws hearth::Error if the constraint forbids it (a caller
   // that samples from apply()'d logits never sees that).
   void accept(int32_t token);
+  // Forced-token fast-forward (grammar::Matcher::forced_tokens): the tokens the constraint
+  // forces next, at most max_tokens; empty before the start token, once finished, or when the
+  // next token is a real choice. The engine may append them to the sequence and run them
+  // through the model in one pass (like a prompt chunk) instead of one step each; their
+  // logprobs are not sampled. Call accept_forced() with what it appends.
+  std::vector<int32_t> forced_tokens(size_t max_tokens = 16);
+  // Consumes tokens from forced_tokens() (or a prefix of them) with one mask refresh at the
+  // end. Throws hearth::Error if one is not allowed.
+  void accept_forced(std::span<const int32_t> tokens);
   // The constraint is active (the start token, if any, has been generated).
   bool active() const { return started_; }
   // The value is complete and nothing but a stop token may follow (or a stop token was

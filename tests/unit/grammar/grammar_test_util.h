@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -28,6 +29,25 @@ inline bool accepts(const std::shared_ptr<const Grammar>& g, const std::string& 
 }
 
 inline bool accepts(const std::string& schema, const std::string& text) { return accepts(compile(schema), text); }
+
+// A small byte-level vocabulary: a few multi-byte tokens, every single byte, then an EOS
+// (size - 2) and a special token (size - 1).
+inline std::shared_ptr<const Vocabulary> small_vocab() {
+  std::vector<std::string> t = {"{",   "}",  "\"", "a",   "ab",   "\":", ",",  "1",   "12", "\"a",  "true",
+                                "null", "[",  "]",  " ",   "\\",   "u00", "e9", "\",\"", "b", "\"}", "-",
+                                ".",    "5",  "0",  "x",   "\"ab\"", "\xC3", "\xA9", "\n", "fals", "e",
+                                "<eos>", "<special>"};
+  // Every single byte is a token too, as in byte-level BPE vocabularies (otherwise a state
+  // could be alive for bytes but unreachable with tokens).
+  std::vector<std::string> singles;
+  for (int b = 0; b < 256; ++b) {
+    std::string s(1, static_cast<char>(b));
+    if (std::find(t.begin(), t.end(), s) == t.end()) singles.push_back(s);
+  }
+  t.insert(t.end() - 2, singles.begin(), singles.end());
+  int32_t eos = static_cast<int32_t>(t.size() - 2), special = static_cast<int32_t>(t.size() - 1);
+  return std::make_shared<const Vocabulary>(t, std::vector<int32_t>{eos}, std::vector<int32_t>{special});
+}
 
 inline std::string shared_dir() {
   if (const char* env = std::getenv("HEARTH_SHARED_DIR")) return env;

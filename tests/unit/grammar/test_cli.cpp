@@ -50,10 +50,12 @@ TEST_F(SchemaCli, CheckExitCodes) {
   std::string s = write("s.json", R"({"type":"object","properties":{"a":{"type":"integer","maximum":5}},"required":["a"]})");
   std::string ok = write("ok.json", R"({ "a" : 3 })");  // re-serialized compactly before matching
   std::string bad = write("bad.json", R"({"a": 7})");
-  std::string refused = write("r.json", R"({"uniqueItems": true})");
+  std::string refused = write("r.json", R"({"contains": {}})");
+  std::string unsat = write("u.json", R"({"type":"array","minItems":3,"maxItems":2})");
   EXPECT_EQ(run("schema check --schema " + s + " --instance " + ok).code, 0);
   EXPECT_EQ(run("schema check --schema " + s + " --instance " + bad).code, 1);
   EXPECT_EQ(run("schema check --schema " + refused + " --instance " + ok).code, 2);
+  EXPECT_EQ(run("schema check --schema " + unsat + " --instance " + ok).code, 2);  // no value could pass
   EXPECT_EQ(run("schema check --schema " + (dir_ / "missing.json").string() + " --instance " + ok).code, 2);
 }
 
@@ -61,7 +63,7 @@ TEST_F(SchemaCli, BatchFile) {
   std::string b = write("b.jsonl",
                         "{\"schema\":{\"type\":\"integer\"},\"instance\":5}\n"
                         "{\"schema\":{\"type\":\"integer\"},\"instance\":\"x\"}\n"
-                        "{\"schema\":{\"if\":{},\"then\":{}},\"instance\":1}\n");
+                        "{\"schema\":{\"contains\":{}},\"instance\":1}\n");
   CliResult r = run("schema check --batch-file " + b);
   ASSERT_EQ(r.code, 0);
   std::vector<nlohmann::json> lines;
@@ -75,7 +77,7 @@ TEST_F(SchemaCli, BatchFile) {
   EXPECT_EQ(lines[0]["result"], "accept");
   EXPECT_EQ(lines[1]["result"], "reject");
   EXPECT_EQ(lines[2]["result"], "unsupported");
-  EXPECT_NE(lines[2]["error"].get<std::string>().find("/if"), std::string::npos);
+  EXPECT_NE(lines[2]["error"].get<std::string>().find("/contains"), std::string::npos);
 }
 
 }  // namespace

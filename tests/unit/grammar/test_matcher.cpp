@@ -11,23 +11,6 @@
 namespace hearth::grammar::test {
 namespace {
 
-std::shared_ptr<const Vocabulary> small_vocab() {
-  std::vector<std::string> t = {"{",   "}",  "\"", "a",   "ab",   "\":", ",",  "1",   "12", "\"a",  "true",
-                                "null", "[",  "]",  " ",   "\\",   "u00", "e9", "\",\"", "b", "\"}", "-",
-                                ".",    "5",  "0",  "x",   "\"ab\"", "\xC3", "\xA9", "\n", "fals", "e",
-                                "<eos>", "<special>"};
-  // Every single byte is a token too, as in byte-level BPE vocabularies (otherwise a state
-  // could be alive for bytes but unreachable with tokens).
-  std::vector<std::string> singles;
-  for (int b = 0; b < 256; ++b) {
-    std::string s(1, static_cast<char>(b));
-    if (std::find(t.begin(), t.end(), s) == t.end()) singles.push_back(s);
-  }
-  t.insert(t.end() - 2, singles.begin(), singles.end());
-  int32_t eos = static_cast<int32_t>(t.size() - 2), special = static_cast<int32_t>(t.size() - 1);
-  return std::make_shared<const Vocabulary>(t, std::vector<int32_t>{eos}, std::vector<int32_t>{special});
-}
-
 // Every token tried on a copy of the state (accept + rollback) must agree with the mask.
 void expect_mask_is_exact(Matcher& m, const Vocabulary& v, const std::string& where) {
   std::vector<uint32_t> mask = m.next_token_bitmask();

@@ -10,7 +10,10 @@
 namespace hearth::grammar {
 namespace {
 
-bool search(const std::string& pattern, const std::string& s) { return dfa_for_pattern(pattern)->dfa.run(s) >= 0; }
+bool search(const std::string& pattern, const std::string& s) {
+  LeafPool pool;
+  return dfa_for_pattern(pattern, pool)->dfa.run(s) >= 0;
+}
 
 TEST(GrammarRegex, SearchSemanticsAndAnchors) {
   EXPECT_TRUE(search("abc", "xxabcxx"));
@@ -41,30 +44,33 @@ TEST(GrammarRegex, ClassesQuantifiersEscapes) {
 
 TEST(GrammarRegex, RefusesWhatItCannotModel) {
   for (const char* p : {"(?=a)", "(?!a)", "(?<=a)b", "(a)\\1", "\\bword", "a\\B", "(?i)a", "\\p{L}", "(", "[a", "a{2,1}"}) {
-    EXPECT_THROW(dfa_for_pattern(p), hearth::Error) << p;
+    LeafPool pool;
+    EXPECT_THROW(dfa_for_pattern(p, pool), hearth::Error) << p;
   }
 }
 
 TEST(GrammarDfa, SetOperations) {
-  const InternedDfa* a = dfa_for_pattern("^a+$");
-  const InternedDfa* b = dfa_for_pattern("^[ab]{2}$");
-  const InternedDfa* i = dfa_intersect_interned(a, b);
+  LeafPool pool;
+  const InternedDfa* a = dfa_for_pattern("^a+$", pool);
+  const InternedDfa* b = dfa_for_pattern("^[ab]{2}$", pool);
+  const InternedDfa* i = dfa_intersect_interned(a, b, pool);
   EXPECT_EQ(i->dfa.run("aa"), 0);
   EXPECT_LT(i->dfa.run("ab"), 0);
   EXPECT_LT(i->dfa.run("aaa"), 0);
-  const InternedDfa* u = dfa_union_interned(a, b);
+  const InternedDfa* u = dfa_union_interned(a, b, pool);
   EXPECT_EQ(u->dfa.run("aaa"), 0);
   EXPECT_EQ(u->dfa.run("ba"), 0);
-  const InternedDfa* c = dfa_complement_interned(a);
+  const InternedDfa* c = dfa_complement_interned(a, pool);
   EXPECT_EQ(c->dfa.run("b"), 0);
   EXPECT_EQ(c->dfa.run(""), 0);
   EXPECT_LT(c->dfa.run("aa"), 0);
   // Interning: the same language from a different pattern is the same automaton.
-  EXPECT_EQ(dfa_for_pattern("^aa*$"), a);
+  EXPECT_EQ(dfa_for_pattern("^aa*$", pool), a);
 }
 
 TEST(GrammarDfa, Analysis) {
-  const InternedDfa* d = dfa_for_pattern("^ab?$");
+  LeafPool pool;
+  const InternedDfa* d = dfa_for_pattern("^ab?$", pool);
   uint32_t start = dfa_node(d->dfa.start, 0);
   EXPECT_EQ(d->info.min_cps[start], 1u);
   EXPECT_EQ(d->info.max_cps[start], 2u);
@@ -74,7 +80,7 @@ TEST(GrammarDfa, Analysis) {
   EXPECT_TRUE(any->info.universal[s]);
   EXPECT_EQ(any->info.common[s] & 1, 1u);
   // Search for "x": every state can still reach a match, so every state is free.
-  const InternedDfa* x = dfa_for_pattern("x");
+  const InternedDfa* x = dfa_for_pattern("x", pool);
   EXPECT_EQ(x->info.common[dfa_node(x->dfa.start, 0)] & 1, 1u);
   EXPECT_FALSE(x->info.universal[dfa_node(x->dfa.start, 0)]);
 }
