@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "hearth/core/error.h"
+#include "hearth/sampling/sample_row.h"
 
 namespace hearth {
 
@@ -15,18 +16,22 @@ void apply_repetition_penalty(std::span<float> logits, std::span<const int32_t> 
   for (int32_t t : distinct_tokens) {
     if (t < 0 || t >= vocab) continue;
     float& x = logits[static_cast<size_t>(t)];
-    x = x > 0.0f ? x / penalty : x * penalty;
+    x = sample_math::repetition(x, penalty);
   }
 }
 
-void apply_frequency_presence_penalties(std::span<float> logits,
-                                        std::span<const std::pair<int32_t, int32_t>> counts,
-                                        float frequency, float presence) {
+void apply_frequency_presence_penalties(std::span<float> logits, std::span<const int32_t> tokens,
+                                        std::span<const int32_t> counts, float frequency,
+                                        float presence) {
   if (frequency == 0.0f && presence == 0.0f) return;
+  HEARTH_CHECK(tokens.size() == counts.size(), "{} penalty tokens but {} counts", tokens.size(),
+               counts.size());
   const auto vocab = static_cast<int64_t>(logits.size());
-  for (const auto& [t, n] : counts) {
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    const int32_t t = tokens[i], n = counts[i];
     if (t < 0 || t >= vocab || n <= 0) continue;
-    logits[static_cast<size_t>(t)] -= frequency * static_cast<float>(n) + presence;
+    float& x = logits[static_cast<size_t>(t)];
+    x = sample_math::frequency_presence(x, n, frequency, presence);
   }
 }
 
@@ -49,10 +54,8 @@ void softmax_candidates(std::span<const float> logits, float temperature,
   const float max = logits[static_cast<size_t>(best)];
   out.resize(logits.size());
   for (size_t i = 0; i < logits.size(); ++i) {
-    // (x - max) / t <= 0, so exp never overflows, even for tiny temperatures. A division
-    // rather than a multiply by 1/t: 1/t overflows for denormal t, and 0 * inf is NaN.
-    const float p = std::exp((logits[i] - max) / temperature);
-    out[i] = {p >= 0.0f ? p : 0.0f, static_cast<int32_t>(i)};  // NaN -> 0
+    // (x - max) / t <= 0, so exp never overflows, even for tiny temperatures; NaN -> 0.
+    out[i] = {sample_math::probability(logits[i], max, temperature), static_cast<int32_t>(i)};
   }
 }
 
@@ -72,9 +75,9 @@ void apply_top_k(std::vector<Candidate>& c, int k) {
 
 void apply_top_p(std::vector<Candidate>& c, float top_p) {
   if (top_p >= 1.0f || c.empty()) return;
-  double total = 0.0;
-  for (const Candidate& x : c) total += x.p;
-  const double target = static_cast<double>(top_p) * total;
+  uint64_t total = 0;
+  for (const Candidate& x : c) total += sample_math::weight(x.p);
+  const uint64_t target = sample_math::top_p_target(top_p, total);
   // Sort only the best m candidates; widen m until their mass reaches the target.
   // Typical distributions put top_p of the mass in a few hundred tokens.
   size_t m = std::min<size_t>(c.size(), 256);
@@ -82,34 +85,32 @@ void apply_top_p(std::vector<Candidate>& c, float top_p) {
     if (m < c.size()) std::nth_element(c.begin(), c.begin() + static_cast<ptrdiff_t>(m - 1),
                                        c.end(), better_candidate);
     std::sort(c.begin(), c.begin() + static_cast<ptrdiff_t>(m), better_candidate);
-    double cum = 0.0;
+    uint64_t cum = 0;
     for (size_t i = 0; i < m; ++i) {
-      cum += c[i].p;
+      cum += sample_math::weight(c[i].p);
       if (cum >= target) {
         c.resize(i + 1);
         return;
       }
     }
-    if (m == c.size()) return;  // rounding left the sum just short of the target: keep all
+    if (m == c.size()) return;  // not reached: target <= total
     m = std::min(c.size(), m * 8);
   }
 }
 
-int draw_candidate(const std::vector<Candidate>& c, double u) {
-  double total = 0.0;
-  for (const Candidate& x : c) total += x.p;
-  HEARTH_CHECK(total > 0.0, "no candidate token has a positive probability ({} candidates)",
-               c.size());
-  const double target = u * total;
-  double cum = 0.0;
-  int last_positive = -1;
+int draw_candidate(std::vector<Candidate>& c, double u) {
+  const auto by_id = [](const Candidate& a, const Candidate& b) { return a.id < b.id; };
+  if (!std::is_sorted(c.begin(), c.end(), by_id)) std::sort(c.begin(), c.end(), by_id);
+  uint64_t total = 0;
+  for (const Candidate& x : c) total += sample_math::weight(x.p);
+  if (total == 0) fail("sampler: no candidate token has a positive probability ({} candidates)", c.size());
+  const uint64_t target = sample_math::draw_target(u, total);
+  uint64_t cum = 0;
   for (const Candidate& x : c) {
-    if (x.p <= 0.0f) continue;
-    cum += x.p;
-    last_positive = x.id;
+    cum += sample_math::weight(x.p);
     if (cum > target) return x.id;
   }
-  return last_positive;  // u * total rounded up to the full sum
+  return c.back().id;  // not reached: cum ends at total > target
 }
 
 }  // namespace hearth

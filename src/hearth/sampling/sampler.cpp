@@ -27,7 +27,15 @@ bool better_logit(float a, int ia, float b, int ib) {
 
 Sampler::Sampler(const SamplingParams& params, std::span<const int32_t> prompt_ids, std::span<const int> eos_ids)
     : params_(params), rng_(params.seed), prompt_ids_(prompt_ids.begin(), prompt_ids.end()) {
-  if (params_.constraint) constraint_ = std::make_unique<ConstrainedDecoder>(params_.constraint, eos_ids);
+  if (params_.constraint) {
+    constraint_ = std::make_unique<ConstrainedDecoder>(params_.constraint, eos_ids);
+    // The ids ConstrainedDecoder forbids before its start token: the vocabulary's stops and
+    // the model's EOS ids inside the vocabulary.
+    const grammar::Vocabulary& v = constraint_->vocabulary();
+    constraint_stop_ids_ = v.stop_ids();
+    for (int id : eos_ids)
+      if (id >= 0 && static_cast<size_t>(id) < v.size()) constraint_stop_ids_.push_back(id);
+  }
   std::sort(prompt_ids_.begin(), prompt_ids_.end());
   prompt_ids_.erase(std::unique(prompt_ids_.begin(), prompt_ids_.end()), prompt_ids_.end());
   penalized_ = prompt_ids_;
@@ -47,26 +55,81 @@ void Sampler::accept(int token) {
   if (p == penalized_.end() || *p != t) penalized_.insert(p, t);
 }
 
+void Sampler::append_mask(int vocab_size, std::vector<uint32_t>& masks) const {
+  const size_t words = (static_cast<size_t>(vocab_size) + 31) / 32;
+  const size_t base = masks.size();
+  if (!constraint_->active()) {
+    // Free text until the start token, but no ending there: the request owes a value
+    // (ConstrainedDecoder::apply's rule: its stop ids are forbidden).
+    masks.resize(base + words, 0xffffffffu);
+    for (int32_t id : constraint_stop_ids_)
+      if (id >= 0 && id < vocab_size) masks[base + static_cast<size_t>(id) / 32] &= ~(1u << (id % 32));
+    return;
+  }
+  HEARTH_CHECK(!constraint_->finished() && !constraint_->dead_end(),
+               "constrained decoder asked for a mask after the value {}",
+               constraint_->finished() ? "finished" : "reached a dead end");
+  const std::vector<uint32_t>& bits = constraint_->bitmask();
+  const size_t covered = std::min<size_t>(static_cast<size_t>(vocab_size), constraint_->vocabulary().size());
+  masks.resize(base + words, 0u);
+  for (size_t w = 0; w * 32 < covered && w < bits.size(); ++w) {
+    uint32_t word = bits[w];
+    const size_t end = w * 32 + 32;
+    if (end > covered) word &= (1u << (covered - w * 32)) - 1u;  // ids past the vocabulary
+    masks[base + w] = word;
+  }
+}
+
+SampleRow Sampler::export_row(int vocab_size, std::vector<int32_t>& penalty_tokens,
+                              std::vector<int32_t>& penalty_counts, std::vector<uint32_t>& masks) {
+  HEARTH_CHECK(vocab_size > 0, "export_row: vocabulary size {}", vocab_size);
+  HEARTH_CHECK(penalty_tokens.size() == penalty_counts.size(),
+               "export_row: {} penalty tokens but {} counts", penalty_tokens.size(), penalty_counts.size());
+  SampleRow row;
+  row.temperature = params_.temperature;
+  row.top_k = params_.top_k;
+  row.top_p = params_.top_p;
+  row.min_p = params_.min_p;
+  row.repetition_penalty = params_.repetition_penalty;
+  row.presence_penalty = params_.presence_penalty;
+  row.frequency_penalty = params_.frequency_penalty;
+  row.penalty_begin = static_cast<int32_t>(penalty_tokens.size());
+  if (params_.repetition_penalty != 1.0f) {
+    // Every distinct prompt or generated token, with its generated count (0: prompt only).
+    auto c = output_counts_.begin();
+    for (int32_t t : penalized_) {
+      while (c != output_counts_.end() && c->first < t) ++c;
+      penalty_tokens.push_back(t);
+      penalty_counts.push_back(c != output_counts_.end() && c->first == t ? c->second : 0);
+    }
+  } else if (params_.frequency_penalty != 0.0f || params_.presence_penalty != 0.0f) {
+    for (const auto& [t, n] : output_counts_) {
+      penalty_tokens.push_back(t);
+      penalty_counts.push_back(n);
+    }
+  }
+  row.penalty_end = static_cast<int32_t>(penalty_tokens.size());
+  if (constraint_) {
+    const size_t words = (static_cast<size_t>(vocab_size) + 31) / 32;
+    HEARTH_CHECK(masks.size() % words == 0, "export_row: {} mask words is not a whole number of {}-word rows",
+                 masks.size(), words);
+    row.mask_row = static_cast<int32_t>(masks.size() / words);
+    append_mask(vocab_size, masks);
+  }
+  if (params_.temperature > 0.0f) row.u = uniform_double(rng_);
+  return row;
+}
+
 int Sampler::sample(std::span<float> logits, TokenLogprobs* lp) {
   HEARTH_CHECK(!logits.empty(), "sampler got an empty logits row");
   if (lp != nullptr) raw_logits_.assign(logits.begin(), logits.end());
-  if (constraint_) constraint_->apply(logits);
-
-  apply_repetition_penalty(logits, penalized_, params_.repetition_penalty);
-  apply_frequency_presence_penalties(logits, output_counts_, params_.frequency_penalty,
-                                     params_.presence_penalty);
-
-  int chosen;
-  if (params_.temperature == 0.0f) {
-    chosen = argmax_logit(logits);
-  } else {
-    softmax_candidates(logits, params_.temperature, candidates_);
-    apply_min_p(candidates_, params_.min_p);
-    apply_top_k(candidates_, params_.top_k);
-    apply_top_p(candidates_, params_.top_p);
-    chosen = draw_candidate(candidates_, uniform_double(rng_));
-  }
-
+  step_tokens_.clear();
+  step_counts_.clear();
+  step_mask_.clear();
+  const SampleRow row =
+      export_row(static_cast<int>(logits.size()), step_tokens_, step_counts_, step_mask_);
+  const RowMask mask{row.mask_row >= 0 ? step_mask_.data() : nullptr, step_mask_.size()};
+  const int chosen = sample_row(logits, row, mask, step_tokens_, step_counts_, candidates_);
   if (lp != nullptr) *lp = compute_logprobs(raw_logits_, chosen, params_.logprobs);
   return chosen;
 }

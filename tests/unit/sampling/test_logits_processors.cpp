@@ -9,6 +9,7 @@
 
 #include "hearth/core/error.h"
 #include "hearth/sampling/logits_processors.h"
+#include "hearth/sampling/sample_row.h"
 
 namespace hearth {
 namespace {
@@ -38,14 +39,14 @@ TEST(LogitsProcessors, RepetitionPenaltyDividesPositiveAndMultipliesNegative) {
 
 TEST(LogitsProcessors, FrequencyAndPresencePenalties) {
   std::vector<float> logits = {1.0f, 1.0f, 1.0f, 1.0f};
-  const std::vector<std::pair<int32_t, int32_t>> counts = {{1, 1}, {2, 3}};
-  apply_frequency_presence_penalties(logits, counts, 0.5f, 0.25f);
+  const std::vector<int32_t> tokens = {1, 2, 3}, counts = {1, 3, 0};  // count 0: untouched
+  apply_frequency_presence_penalties(logits, tokens, counts, 0.5f, 0.25f);
   EXPECT_FLOAT_EQ(logits[0], 1.0f);
   EXPECT_FLOAT_EQ(logits[1], 1.0f - 0.5f * 1 - 0.25f);
   EXPECT_FLOAT_EQ(logits[2], 1.0f - 0.5f * 3 - 0.25f);
   EXPECT_FLOAT_EQ(logits[3], 1.0f);
   // Negative values reward repetition.
-  apply_frequency_presence_penalties(logits, counts, -1.0f, 0.0f);
+  apply_frequency_presence_penalties(logits, tokens, counts, -1.0f, 0.0f);
   EXPECT_FLOAT_EQ(logits[2], 1.0f - 0.5f * 3 - 0.25f + 3.0f);
 }
 
@@ -136,26 +137,49 @@ TEST(LogitsProcessors, TopPOnLargeVocabularyMatchesFullSort) {
     std::vector<Candidate> reference = c;
     apply_top_p(c, top_p);
 
-    double total = 0;  // summed in id order, as apply_top_p does
-    for (const Candidate& x : reference) total += x.p;
+    // Exact integer masses (sample_math::weight), so the order of the sum does not matter.
+    uint64_t total = 0;
+    for (const Candidate& x : reference) total += sample_math::weight(x.p);
     std::sort(reference.begin(), reference.end(), better_candidate);
-    double cum = 0;
+    const uint64_t target = sample_math::top_p_target(top_p, total);
+    uint64_t cum = 0;
     size_t keep = 0;
     while (keep < reference.size()) {
-      cum += reference[keep++].p;
-      if (cum >= top_p * total) break;
+      cum += sample_math::weight(reference[keep++].p);
+      if (cum >= target) break;
     }
+    // The integer target sits within 1e-6 of the float definition top_p * (sum of p).
+    double exact = 0;
+    for (const Candidate& x : reference) exact += x.p;
+    EXPECT_NEAR(static_cast<double>(target) / 35184372088832.0, top_p * exact, 1e-6 * exact);
     ASSERT_EQ(c.size(), keep) << "top_p " << top_p;
     for (size_t i = 0; i < keep; ++i) ASSERT_EQ(c[i].id, reference[i].id);
   }
 }
 
 TEST(LogitsProcessors, DrawWalksTheCumulativeDistribution) {
-  const auto c = from_probs({0.0f, 0.25f, 0.0f, 0.75f, 0.0f});
+  auto c = from_probs({0.0f, 0.25f, 0.0f, 0.75f, 0.0f});
   EXPECT_EQ(draw_candidate(c, 0.0), 1);
   EXPECT_EQ(draw_candidate(c, 0.2499), 1);
   EXPECT_EQ(draw_candidate(c, 0.2501), 3);
   EXPECT_EQ(draw_candidate(c, 0.999999999), 3);
+  EXPECT_EQ(draw_candidate(c, std::nextafter(1.0, 0.0)), 3);  // u * total rounds to total
+}
+
+// The draw walks ascending ids whatever order the filters left the candidates in.
+TEST(LogitsProcessors, DrawWalksAscendingIds) {
+  auto c = from_probs({0.5f, 0.25f, 0.25f});
+  std::vector<Candidate> best_first = {c[0], c[2], c[1]};
+  for (double u : {0.0, 0.49, 0.51, 0.74, 0.76, 0.99}) {
+    auto a = c, b = best_first;
+    EXPECT_EQ(draw_candidate(a, u), draw_candidate(b, u)) << u;
+  }
+  auto b = best_first;
+  EXPECT_EQ(draw_candidate(b, 0.6), 1);  // [0, 0.5) -> 0, [0.5, 0.75) -> 1, [0.75, 1) -> 2
+  b = best_first;
+  EXPECT_EQ(draw_candidate(b, 0.8), 2);
+  std::vector<Candidate> zeros = {{0.0f, 0}, {0.0f, 1}};
+  EXPECT_THROW(draw_candidate(zeros, 0.5), Error);
 }
 
 }  // namespace

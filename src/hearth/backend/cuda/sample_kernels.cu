@@ -22,6 +22,7 @@ constexpr int kChunk = kThreads * kPerThread;
 
 __device__ __forceinline__ unsigned long long make_key(float v, int id) {
   if (v != v) v = -INFINITY;  // NaN
+  if (v == 0.0f) v = 0.0f;    // -0 ties with +0 (the CPU's strict >: the lower id wins)
   const uint32_t u = __float_as_uint(v);
   const uint32_t ordered = (u & 0x80000000u) ? ~u : (u | 0x80000000u);
   return (static_cast<unsigned long long>(ordered) << 32) | static_cast<uint32_t>(~static_cast<uint32_t>(id));
@@ -111,7 +112,7 @@ __global__ void __launch_bounds__(kThreads)
 __global__ void __launch_bounds__(kThreads)
     greedy_final_kernel(const unsigned long long* __restrict__ keys,
                         const float2* __restrict__ stats, int chunks, int top, int report,
-                        int32_t* __restrict__ results) {
+                        int32_t* __restrict__ results, float* __restrict__ lse_out) {
   __shared__ unsigned long long s_key[kThreads / 32];
   __shared__ float s_f[kThreads / 32];
   pdl_wait();
@@ -127,6 +128,7 @@ __global__ void __launch_bounds__(kThreads)
       if (st[c].x != -INFINITY) sum += st[c].y * expf(st[c].x - mx);
   sum = block_sum(sum, s_f);
   const float lse = mx + logf(sum);
+  if (lse_out != nullptr && threadIdx.x == 0) lse_out[row] = lse;
 
   const unsigned long long* cand = keys + static_cast<int64_t>(row) * chunks * top;
   const int n = chunks * top;
@@ -166,7 +168,7 @@ size_t greedy_scratch_bytes(int rows, int vocab, int top) {
 }
 
 cudaError_t launch_greedy(const float* logits, int rows, int vocab, int top, void* scratch,
-                          int32_t* results, cudaStream_t stream) {
+                          int32_t* results, cudaStream_t stream, float* lse) {
   if (rows <= 0) return cudaGetLastError();
   if (vocab <= 0 || top < 0 || top > kGreedyMaxTop) return cudaErrorInvalidValue;
   const int chunks = chunks_for(vocab);
@@ -178,7 +180,7 @@ cudaError_t launch_greedy(const float* logits, int rows, int vocab, int top, voi
   if (e != cudaSuccess) return e;
   return launch_pdl(greedy_final_kernel, dim3(rows), dim3(kThreads), 0, stream,
                     static_cast<const unsigned long long*>(keys),
-                    static_cast<const float2*>(stats), chunks, k, top, results);
+                    static_cast<const float2*>(stats), chunks, k, top, results, lse);
 }
 
 }  // namespace hearth::cuda
