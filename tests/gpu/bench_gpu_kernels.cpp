@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <tuple>
 #include <functional>
@@ -501,6 +502,99 @@ void bench_chain(double copy_gbps, Rng& rng) {
   for (TensorView* t : {&normed, &nw_t, &qn_t, &kn_t}) g_gpu->free(*t);
 }
 
+// Batched decode (m = 2..256 rows): the projections of a layer as the model calls them
+// (q|k|v one call, o_proj and down_proj with the residual add, norm + gate|up + SwiGLU,
+// lm_head with fp32 logits), on this backend and on one with the small-M tensor-core GEMM
+// off (cuBLASLt per weight, the norm and SwiGLU separate), against the weight bytes.
+void bench_batched(double copy_gbps, Rng& rng) {
+  CudaBackendOptions off;
+  off.mma_max_rows = 0;
+  off.memory_budget_bytes = 8ull << 30;
+  auto cublas = make_cuda_backend(off);
+  std::printf("\n%-34s %10s %10s %9s %12s\n", "batched decode projections", "us", "GB/s", "%copy",
+              "cuBLASLt us");
+  const float eps = 1e-6f;
+  TensorView nw_t = random_tensor(Shape{kHidden}, rng, 0.1f);
+  Weight nw{nw_t, WeightFormat::Dense, "norm"};
+  struct Proj {
+    const char* name;
+    std::vector<std::pair<int, int>> shapes;  // (rows, k) per weight
+    int kind;  // 0 linear_multi, 1 linear_residual, 2 add_norm_linear + act, 3 lm_head f32
+  };
+  const std::vector<Proj> projs = {
+      {"q|k|v", {{kHeads * kHeadDim, kHidden}, {kKvHeads * kHeadDim, kHidden}, {kKvHeads * kHeadDim, kHidden}}, 0},
+      {"o_proj + residual", {{kHidden, kHeads * kHeadDim}}, 1},
+      {"norm + gate|up + swiglu", {{kInter, kHidden}, {kInter, kHidden}}, 2},
+      {"down_proj + residual", {{kHidden, kInter}}, 1},
+      {"lm_head (fp32)", {{151936, kHidden}}, 3}};
+  std::vector<double> layer_us(2 * 9, 0.0);
+  std::vector<int> ms = {2, 4, 8, 16, 32, 48, 64, 128, 256};
+  if (const char* only = std::getenv("HEARTH_BENCH_M")) ms = {std::atoi(only)};  // e.g. under ncu
+  for (const Proj& pr : projs) {
+    double wbytes = 0;
+    for (auto [n, k] : pr.shapes) wbytes += 2.0 * n * k;
+    const int copies = copies_for(wbytes);
+    std::vector<std::vector<Weight>> sets(static_cast<size_t>(copies));
+    for (auto& set : sets)
+      for (auto [n, k] : pr.shapes) set.push_back(Weight{random_tensor(Shape{n, k}, rng, 0.05f), WeightFormat::Dense, "w"});
+    const int k = pr.shapes[0].second;
+    for (size_t mi = 0; mi < ms.size(); ++mi) {
+      const int m = ms[mi];
+      TensorView x = random_tensor(Shape{m, k}, rng);
+      TensorView res = random_tensor(Shape{m, pr.kind == 1 ? pr.shapes[0].first : kHidden}, rng);
+      TensorView normed = g_gpu->alloc(DType::BF16, Shape{m, k});
+      std::vector<TensorView> outs;
+      for (auto [n, kk] : pr.shapes) outs.push_back(g_gpu->alloc(pr.kind == 3 ? DType::F32 : DType::BF16, Shape{m, n}));
+      TensorView act = g_gpu->alloc(DType::BF16, Shape{m, pr.shapes[0].first});
+      double t[2] = {0, 0};
+      Backend* bs[2] = {g_gpu, cublas.get()};
+      for (int b = 0; b < 2; ++b) {
+        Backend* be = bs[b];
+        g_gpu->synchronize();
+        int next = 0;
+        const TensorView none{};
+        auto op = [&] {
+          const auto& set = sets[static_cast<size_t>(next++) % sets.size()];
+          std::vector<const Weight*> ws;
+          for (const Weight& w : set) ws.push_back(&w);
+          if (pr.kind == 0) be->linear_multi(x, ws, outs);
+          else if (pr.kind == 1) be->linear_residual(x, *ws[0], outs[0], res);
+          else if (pr.kind == 2) be->add_norm_linear(res, none, nw, eps, normed, ws, outs, act);
+          else be->add_norm_linear(res, none, nw, eps, normed, ws, outs, none);
+        };
+        op();
+        be->synchronize();
+        std::vector<double> runs;
+        const int reps = pr.kind == 3 ? 10 : 40;
+        for (int r = 0; r < 5; ++r) {
+          const auto t0 = std::chrono::steady_clock::now();
+          for (int i = 0; i < reps; ++i) op();
+          be->synchronize();
+          runs.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / reps);
+        }
+        std::sort(runs.begin(), runs.end());
+        t[b] = runs[2];
+      }
+      if (pr.kind != 3) {
+        layer_us[mi] += t[0] * 1e6;
+        layer_us[ms.size() + mi] += t[1] * 1e6;
+      }
+      std::printf("%-24s m=%-4d %10.1f %10.1f    %6.1f %12.1f\n", pr.name, m, t[0] * 1e6, wbytes / t[0] / 1e9,
+                  100.0 * wbytes / t[0] / 1e9 / copy_gbps, t[1] * 1e6);
+      for (TensorView* tv : {&x, &res, &normed, &act}) g_gpu->free(*tv);
+      for (TensorView& tv : outs) g_gpu->free(tv);
+    }
+    for (auto& set : sets)
+      for (Weight& w : set) g_gpu->free(w.t);
+  }
+  const double layer_bytes = 2.0 * kHidden * (2 * kHeads * kHeadDim + 2 * kKvHeads * kHeadDim + 3 * kInter);
+  for (size_t mi = 0; mi < ms.size(); ++mi)
+    std::printf("layer projections m=%-4d %8.1f us (%5.1f %% of copy); cuBLASLt path %8.1f us\n", ms[mi],
+                layer_us[mi], 100.0 * layer_bytes / (layer_us[mi] * 1e-6) / 1e9 / copy_gbps,
+                layer_us[ms.size() + mi]);
+  g_gpu->free(nw_t);
+}
+
 }  // namespace
 }  // namespace hearth
 
@@ -519,7 +613,8 @@ int main(int argc, char** argv) {
                 info.name.c_str(), info.compute_major, info.compute_minor, info.multiprocessors,
                 copy_gbps);
     Rng rng(42);
-    // Sections: all by default, or those named (fused, chain, elementwise, linear, attention).
+    // Sections: all by default, or those named (fused, chain, elementwise, linear, attention,
+    // batched).
     auto want = [&](const char* name) {
       if (argc <= 1) return true;
       for (int i = 1; i < argc; ++i)
@@ -531,6 +626,7 @@ int main(int argc, char** argv) {
     if (want("elementwise")) bench_elementwise(copy_gbps, rng);
     if (want("linear")) bench_linear(copy_gbps, rng);
     if (want("attention")) bench_attention(copy_gbps, rng);
+    if (want("batched")) bench_batched(copy_gbps, rng);
     std::printf("\npeak device memory: %.2f GiB\n",
                 static_cast<double>(gpu->peak_memory_bytes()) / (1ull << 30));
   } catch (const std::exception& e) {

@@ -156,7 +156,8 @@ TEST(GpuFused, LinearResidualMatchesReference) {
   struct Case {
     int tokens, k, n;
   };
-  // One token takes the fused epilogue; two tokens the plain linear (returns false).
+  // One token takes the GEMV's fused epilogue, two tokens the small-M tensor-core GEMM's
+  // (mma_gemv_kernels.cu); both add the residual.
   for (const Case c : {Case{1, 520, 1000}, Case{1, 4104, 64}, Case{2, 256, 96}}) {
     std::string tag = std::to_string(c.tokens);
     tag += "t k";
@@ -172,7 +173,7 @@ TEST(GpuFused, LinearResidualMatchesReference) {
     const bool cpu_added = backends().cpu->linear_residual(x.cpu, w.cpu, out.cpu, res.cpu);
     const bool gpu_added = backends().gpu->linear_residual(x.gpu, w.gpu, out.gpu, res.gpu);
     EXPECT_FALSE(cpu_added);
-    EXPECT_EQ(gpu_added, c.tokens == 1) << tag;
+    EXPECT_TRUE(gpu_added) << tag;
     const std::vector<float> ref = read(*backends().cpu, out.cpu);
     const std::vector<float> got = read(*backends().gpu, out.gpu);
     expect_close(got, ref, kRtol, rms(ref) / 4096, "out " + tag);  // as GpuParity.Linear

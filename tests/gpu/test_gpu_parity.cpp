@@ -8,6 +8,9 @@
 // (~1e-6 relative). rtol = 2^-8 is twice the rounding bound; each atol below says why.
 #include <cmath>
 #include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
 
 #include "hearth/core/error.h"
 #include "parity_util.h"
@@ -279,5 +282,197 @@ TEST(GpuParity, ToHostF32OfF32AndBf16Tensors) {
   gpu.free(h);
 }
 
+
+// ---- the small-M tensor-core GEMM (batched decode steps, m = 2..64) ----
+
+constexpr int kMmaMaxRowsForTests = 64;  // kMmaGemvMaxM (kernels.h is internal to the backend)
+
+// Two CUDA backends that take the small-M GEMM up to its 64 rows (the default stops at 8):
+// one with K splits as planned (partials + last-CTA sum), one that never splits (every
+// tile summed by one CTA), so the tests cover both paths at every padding step.
+Backend& mma_backend(bool split) {
+  auto make = [](int splits) {
+    CudaBackendOptions o;
+    o.memory_budget_bytes = 4ull << 30;
+    o.mma_max_rows = kMmaMaxRowsForTests;
+    o.mma_max_splits = splits;
+    return make_cuda_backend(o);
+  };
+  static std::unique_ptr<Backend> with = make(32), without = make(1);
+  return split ? *with : *without;
+}
+Backend& unsplit_mma() { return mma_backend(false); }
+
+std::vector<Backend*> mma_backends() { return {&mma_backend(true), &unsplit_mma()}; }
+std::string mma_tag(const Backend* b) { return b == &unsplit_mma() ? "unsplit " : "split "; }
+
+// out[t, r] = sum_k x[t, k] * w[r, k] in float64.
+std::vector<float> matmul_ref(const std::vector<float>& x, const std::vector<float>& w, int tokens,
+                              int k, int rows) {
+  std::vector<float> out(static_cast<size_t>(tokens) * rows);
+  for (int t = 0; t < tokens; ++t)
+    for (int r = 0; r < rows; ++r) {
+      double s = 0;
+      for (int i = 0; i < k; ++i)
+        s += static_cast<double>(x[static_cast<size_t>(t) * k + i]) * w[static_cast<size_t>(r) * k + i];
+      out[static_cast<size_t>(t) * rows + r] = static_cast<float>(s);
+    }
+  return out;
+}
+
+TEST(GpuParity, SmallMGemmMatchesReference) {
+  HEARTH_REQUIRE_GPU();
+  Rng rng(40);
+  struct Case {
+    int tokens, k, rows;
+  };
+  // Token counts at and past each padding step (8, 16, 32, 64); K of one stage, not a
+  // multiple of the 64-value stage (200 = 3 stages + 8), and long (4104); row counts not a
+  // multiple of the 128-row tile; 40,000 rows (more tiles than CTA slots: no split, CTAs
+  // with several tiles); 25,600 x 4,096 at m = 3 (on the H200: 2 splits, 2 tiles per CTA).
+  for (const Case c : {Case{2, 200, 130}, Case{5, 64, 40000}, Case{3, 4096, 25600}, Case{8, 1024, 300}, Case{9, 4104, 72},
+                       Case{16, 512, 256}, Case{17, 200, 129}, Case{31, 1024, 500}, Case{33, 64, 1000},
+                       Case{48, 4104, 200}, Case{64, 1024, 384}, Case{64, 200, 40000}}) {
+    const std::vector<float> wv = random_values(size_t(c.rows) * c.k, rng, 0.05f);
+    const std::vector<float> xv = random_values(size_t(c.tokens) * c.k, rng);
+    WeightPair w = make_weight(wv, Shape{c.rows, c.k}, "w");
+    TensorPair x = tensor_pair(xv, Shape{c.tokens, c.k});
+    const std::vector<float> ref = matmul_ref(xv, wv, c.tokens, c.k, c.rows);
+    const std::string shape = std::to_string(c.tokens) + "x" + std::to_string(c.k) + "->" +
+                              std::to_string(c.rows);
+    for (Backend* gpu : mma_backends()) {
+      backends().gpu->synchronize();
+      TensorView out = gpu->alloc(DType::BF16, Shape{c.tokens, c.rows});
+      TensorView f = gpu->alloc(DType::F32, Shape{c.tokens, c.rows});
+      gpu->linear(x.gpu, w.gpu, out);
+      // As GpuParity.Linear: the bf16 output rounding; fp32 summation order (tensor-core
+      // products are exact, sums in fp32) is ~sqrt(K) 2^-24 of the output scale.
+      expect_close(read(*gpu, out), ref, kRtol, rms(ref) / 4096, mma_tag(gpu) + "mma " + shape);
+      gpu->linear(x.gpu, w.gpu, f);
+      const std::vector<float> first = read(*gpu, f);
+      expect_close(first, ref, 1e-5, rms(ref) * 1e-5, mma_tag(gpu) + "mma f32 " + shape);
+      // Split partials are summed in split order by whichever CTA ends last: the result
+      // must not change from run to run.
+      gpu->linear(x.gpu, w.gpu, f);
+      const std::vector<float> second = read(*gpu, f);
+      EXPECT_EQ(std::memcmp(first.data(), second.data(), first.size() * sizeof(float)), 0)
+          << mma_tag(gpu) << "mma not deterministic " << shape;
+      gpu->free(out);
+      gpu->free(f);
+    }
+    free_pair(x);
+  }
+}
+
+TEST(GpuParity, SmallMGemmSegmentsResidualAndSwiglu) {
+  HEARTH_REQUIRE_GPU();
+  Rng rng(41);
+  for (int tokens : {3, 24, 64}) {
+    const int k = 264;
+    const std::string tag = "tokens " + std::to_string(tokens);
+    // linear_multi: q/k/v-like segments whose boundaries fall inside 128-row tiles.
+    const std::vector<int> rows = {200, 40, 40};
+    const std::vector<float> xv = random_values(size_t(tokens) * k, rng);
+    TensorPair x = tensor_pair(xv, Shape{tokens, k});
+    std::vector<std::vector<float>> wv;
+    std::vector<WeightPair> ws;
+    for (int r : rows) {
+      wv.push_back(random_values(size_t(r) * k, rng, 0.05f));
+      ws.push_back(make_weight(wv.back(), Shape{r, k}, "w"));
+    }
+    for (Backend* gpu : mma_backends()) {
+      backends().gpu->synchronize();
+      std::vector<TensorView> outs;
+      std::vector<const Weight*> gw;
+      for (size_t i = 0; i < rows.size(); ++i) {
+        outs.push_back(gpu->alloc(DType::BF16, Shape{tokens, rows[i]}));
+        gw.push_back(&ws[i].gpu);
+      }
+      gpu->linear_multi(x.gpu, gw, outs);
+      for (size_t i = 0; i < rows.size(); ++i) {
+        const std::vector<float> ref = matmul_ref(xv, wv[i], tokens, k, rows[i]);
+        expect_close(read(*gpu, outs[i]), ref, kRtol, rms(ref) / 4096,
+                     mma_tag(gpu) + "linear_multi segment " + std::to_string(i) + " " + tag);
+      }
+      for (TensorView& t : outs) gpu->free(t);
+    }
+
+    // linear_residual: out as linear, residual = bf16(residual + bf16 out) exactly.
+    {
+      const int n = 300;
+      const std::vector<float> w_v = random_values(size_t(n) * k, rng, 0.05f);
+      WeightPair w = make_weight(w_v, Shape{n, k}, "o");
+      const std::vector<float> ref = matmul_ref(xv, w_v, tokens, k, n);
+      const std::vector<float> res_v = random_values(size_t(tokens) * n, rng, 2.0f);
+      for (Backend* gpu : mma_backends()) {
+        backends().gpu->synchronize();
+        TensorView out = gpu->alloc(DType::BF16, Shape{tokens, n});
+        TensorView res = gpu->alloc(DType::BF16, Shape{tokens, n});
+        const std::vector<uint16_t> bits = to_bf16(res_v);
+        cuda_copy_from_host(*gpu, res, bits.data());
+        EXPECT_TRUE(gpu->linear_residual(x.gpu, w.gpu, out, res)) << tag;
+        const std::vector<float> got = read(*gpu, out);
+        expect_close(got, ref, kRtol, rms(ref) / 4096, mma_tag(gpu) + "linear_residual out " + tag);
+        std::vector<float> res_ref = res_v;
+        for (size_t i = 0; i < res_ref.size(); ++i) res_ref[i] = bf16_to_f32(f32_to_bf16(res_v[i] + got[i]));
+        expect_close(read(*gpu, res), res_ref, 0, 0, mma_tag(gpu) + "linear_residual residual " + tag);
+        gpu->free(out);
+        gpu->free(res);
+      }
+    }
+
+    // add_norm_linear with SwiGLU: the normalized input against the CPU, act against
+    // bf16(silu(bf16 g) * bf16 u) of float64 products of the GPU's normalized input.
+    {
+      const int inter = 136;  // 3 gate/up tile pairs of 64, the last one partial
+      const std::vector<float> res_v = random_values(size_t(tokens) * k, rng, 2.0f);
+      std::vector<float> nw = random_values(size_t(k), rng, 0.5f);
+      for (float& v : nw) v = bf16_to_f32(f32_to_bf16(1.0f + v));
+      WeightPair norm = make_weight(nw, Shape{k}, "norm");
+      const std::vector<float> gv = random_values(size_t(inter) * k, rng, 0.05f);
+      const std::vector<float> uv = random_values(size_t(inter) * k, rng, 0.05f);
+      WeightPair gate_w = make_weight(gv, Shape{inter, k}, "gate");
+      WeightPair up_w = make_weight(uv, Shape{inter, k}, "up");
+      TensorPair res = tensor_pair(res_v, Shape{tokens, k});
+      TensorPair normed = alloc_pair(Shape{tokens, k});
+      TensorPair gate = alloc_pair(Shape{tokens, inter}), up = alloc_pair(Shape{tokens, inter});
+      TensorPair act = alloc_pair(Shape{tokens, inter});
+      const Weight* wc[] = {&gate_w.cpu, &up_w.cpu};
+      const TensorView oc[] = {gate.cpu, up.cpu};
+      backends().cpu->add_norm_linear(res.cpu, TensorView{}, norm.cpu, 1e-6f, normed.cpu, wc, oc, act.cpu);
+      const std::vector<float> normed_ref = read(*backends().cpu, normed.cpu);
+      for (Backend* gpu : mma_backends()) {
+        poison_gpu(act);
+        backends().gpu->synchronize();
+        TensorView nd = gpu->alloc(DType::BF16, Shape{tokens, k});
+        const Weight* wg[] = {&gate_w.gpu, &up_w.gpu};
+        const TensorView og[] = {gate.gpu, up.gpu};
+        gpu->add_norm_linear(res.gpu, TensorView{}, norm.gpu, 1e-6f, nd, wg, og, act.gpu);
+        const std::vector<float> normed_gpu = read(*gpu, nd);
+        expect_close(normed_gpu, normed_ref, kRtol, 1e-5 * max_abs(normed_ref), mma_tag(gpu) + "normed " + tag);
+        const std::vector<float> g = matmul_ref(normed_gpu, gv, tokens, k, inter);
+        const std::vector<float> u = matmul_ref(normed_gpu, uv, tokens, k, inter);
+        const std::vector<float> got = read(*gpu, act.gpu);
+        int bad = 0;
+        for (size_t i = 0; i < got.size(); ++i) {
+          // Tolerance as GpuFused.AddNormLinearMatchesReference (output rounding, plus one
+          // bf16 step of g or u where the fp32 sum and the float64 one round apart).
+          const double gb = bf16_to_f32(f32_to_bf16(g[i])), ub = bf16_to_f32(f32_to_bf16(u[i]));
+          const double silu = gb / (1.0 + std::exp(-gb));
+          const double want = silu * ub;
+          const double tol = kRtol * std::fabs(want) + 1.1 * 4 * kBf16Rounding * std::fabs(gb * ub) +
+                             2 * kBf16Rounding * std::fabs(silu * ub) + 1e-30;
+          if (!(std::fabs(got[i] - want) <= tol) && bad++ < 5)
+            ADD_FAILURE() << mma_tag(gpu) << "act " << tag << " [" << i << "]: got " << got[i]
+                          << ", expected " << want << " (tolerance " << tol << ")";
+        }
+        EXPECT_EQ(bad, 0) << mma_tag(gpu) << tag;
+        gpu->free(nd);
+      }
+      for (TensorPair* t : {&res, &normed, &gate, &up, &act}) free_pair(*t);
+    }
+    free_pair(x);
+  }
+}
 }  // namespace
 }  // namespace hearth::gpu_test

@@ -7,7 +7,7 @@
 // Shapes: lengths 1 and around the 64-position K/V tile and the 128-row query tile
 // (63/64/65, 127/128/129, 255/257), continuations of a cached prefix through a shuffled
 // block table (the prefix not a multiple of any tile), a context past 8k, GQA groups
-// 1/2/4/8, head dims 64 and 128, block sizes 7 and 16, peaked scores.
+// 1/2/4/8, head dims 64 and 128, block sizes 7 and 16, peaked scores, fp8 (e4m3) caches.
 //
 // Tolerance as in test_gpu_attention.cpp: P is rounded to bf16 before P.V (2^-9 relative
 // each, so <= 2^-9 * max|v| on the output) and the output is rounded (2^-9 relative);
@@ -36,8 +36,11 @@ constexpr Variant kVariants[] = {{"fa2", cuda::PrefillKernel::Fa2},
 
 class PrefillScenario {
  public:
+  // fp8: both caches fp8 (e4m3) with these per-tensor scales (the CPU reference rounds
+  // every written value through e4m3 exactly as the CUDA write does, kv_fp8.h).
   PrefillScenario(int heads, int kv_heads, int head_dim, int block_size, int num_blocks,
-                  uint64_t seed, float q_scale = 4.0f)
+                  uint64_t seed, float q_scale = 4.0f, bool fp8 = false, float k_scale = 1.0f,
+                  float v_scale = 1.0f)
       : heads_(heads), kv_heads_(kv_heads), head_dim_(head_dim), block_size_(block_size),
         rng_(seed), q_scale_(q_scale) {
     KvCacheSpec spec;
@@ -46,6 +49,9 @@ class PrefillScenario {
     spec.block_size = block_size;
     spec.num_kv_heads = kv_heads;
     spec.head_dim = head_dim;
+    spec.cache_dtype = fp8 ? KvCacheDtype::Fp8E4M3 : KvCacheDtype::Auto;
+    spec.k_scale = k_scale;
+    spec.v_scale = v_scale;
     spec.dtype = DType::F32;
     backends().cpu->init_kv_cache(spec);
     spec.dtype = DType::BF16;
@@ -177,6 +183,19 @@ TEST(GpuPrefill, PeakedScores) {
   s.step({{0, 300}, {1, 129}}, "prefill 300/129");
   PrefillScenario s2(8, 2, 128, 16, 256, 42, 24.0f);
   s2.step({{0, 300}, {1, 129}}, "prefill 300/129");
+}
+
+// fp8 (e4m3) KV cache: the CPU reference holds the same e4m3 values (identical inputs,
+// identical rounding), so the kernels differ from it only as with bf16 (P rounded to bf16,
+// the output to bf16): the same tolerance. Scales 1 and a non-power-of-two pair.
+TEST(GpuPrefill, Fp8Cache) {
+  HEARTH_REQUIRE_GPU();
+  PrefillScenario s(32, 8, 128, 16, 512, 44, 4.0f, true);
+  s.step({{0, 1}, {1, 63}, {2, 65}, {3, 129}, {4, 257}}, "fp8 prefill 1/63/65/129/257");
+  s.step({{0, 130}, {3, 1}, {4, 64}}, "fp8 continue 130/decode/64");
+  PrefillScenario s2(16, 2, 64, 7, 256, 45, 4.0f, true, 0.75f, 1.5f);
+  s2.step({{0, 200}, {1, 77}, {2, 1}}, "fp8 scaled prefill 200/77/1");
+  s2.step({{0, 5}, {1, 140}}, "fp8 scaled continue 5/140");
 }
 
 TEST(GpuPrefill, LongContextPast8k) {

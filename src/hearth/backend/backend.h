@@ -21,10 +21,12 @@
 #include <utility>
 #include <vector>
 
+#include "hearth/backend/kv_fp8.h"
 #include "hearth/core/error.h"
 #include "hearth/core/tensor.h"
 #include "hearth/model/config.h"
 #include "hearth/model/weights.h"
+#include "hearth/sampling/sample_row.h"
 
 namespace hearth {
 
@@ -35,9 +37,19 @@ struct KvCacheSpec {
   int num_kv_heads = 0;
   int head_dim = 0;
   DType dtype = DType::F32;
+  // fp8 (kv_fp8.h): K and V stored as e4m3(x / scale), read as e4m3 * scale, one scale
+  // per tensor (1.0: vLLM's --kv-cache-dtype fp8 without calibrated scales). The CUDA
+  // cache then holds one byte per element; the CPU reference keeps fp32 storage and
+  // rounds every written value through e4m3, so both read the same values.
+  KvCacheDtype cache_dtype = KvCacheDtype::Auto;
+  float k_scale = 1.0f;
+  float v_scale = 1.0f;
 
+  bool fp8() const { return cache_dtype == KvCacheDtype::Fp8E4M3; }
+  // Bytes of one stored K or V element (what KvLayout::dtype_bytes plans with).
+  size_t element_bytes() const { return fp8() ? 1 : dtype_size(dtype); }
   size_t bytes_per_layer() const {
-    return 2ull * num_blocks * block_size * num_kv_heads * head_dim * dtype_size(dtype);
+    return 2ull * num_blocks * block_size * num_kv_heads * head_dim * element_bytes();
   }
 };
 
@@ -87,22 +99,8 @@ struct GreedyPick {
   std::vector<std::pair<int, float>> top;
 };
 
-// Per logits row: one step of a sequence's Sampler (sampling/sampler.h), with the random
-// draw made on the host from the sequence's Rng, so that every backend picks the same token
-// from the same logits (the draw is an inverse CDF over the kept tokens in id order).
-struct SampleRow {
-  float temperature = 0.0f;  // 0: greedy (argmax of the processed logits, lowest id on ties)
-  int32_t top_k = 0;         // <= 0: off
-  float top_p = 1.0f;        // 1: off
-  float min_p = 0.0f;        // 0: off
-  float repetition_penalty = 1.0f;
-  float presence_penalty = 0.0f;
-  float frequency_penalty = 0.0f;
-  double u = 0.0;              // uniform in [0, 1) for the draw (unused when greedy)
-  int32_t mask_row = -1;       // row of SampleBatch::masks; -1: unconstrained
-  int32_t penalty_begin = 0;   // [begin, end) of SampleBatch::penalty_tokens / _counts
-  int32_t penalty_end = 0;
-};
+// SampleRow (one logits row's sampling parameters and u) lives in sampling/sample_row.h,
+// next to the arithmetic every backend reproduces.
 
 // The sampling inputs of one step: one SampleRow per logits row, in logits-row order.
 struct SampleBatch {
@@ -119,8 +117,18 @@ struct SampleBatch {
   // Top alternatives reported per row (log-softmax of the raw logits, <= 32).
   int32_t top_logprobs = 0;
 
-  // Checks sizes, ranges and parameter values; throws hearth::Error ("internal check").
+  // Checks sizes, ranges and parameter values (vocab_size <= sample_math::kMaxVocab;
+  // penalty tokens strictly increasing per row and inside the vocabulary; masks a whole
+  // number of mask_words rows); throws hearth::Error ("internal check": a caller bug).
   void validate(int vocab_size) const;
+  // Every row greedy without mask or penalties: the greedy kernels alone pick them.
+  bool plain_greedy() const;
+  // Every row greedy (some with a mask or penalties): no top-k / top-p / draw kernels.
+  bool greedy_only() const;
+  // What a recorded enqueue_sample depends on besides buffer addresses, the row count and
+  // top_logprobs: fold it into GraphKey::variant. 0: plain_greedy(); 2: greedy_only() (e.g.
+  // constrained greedy decoding); 1: a batch with sampled rows.
+  int graph_variant() const { return plain_greedy() ? 0 : greedy_only() ? 2 : 1; }
 };
 
 // A backend's own copy of a StepBatch (device memory on CUDA).
@@ -243,13 +251,21 @@ class Backend {
 
   // ---- general sampling on the device (issue 4: full logits never cross to the host) ----
   // upload_sampling() copies a SampleBatch into device buffers kept at fixed addresses
-  // (rewritten in place each step, so a recorded step graph reads the new rows);
+  // (rewritten in place each step, so a recorded step graph reads the new rows; call it
+  // outside a recording, before the replay; it validates the batch). Growing those buffers
+  // (more rows, longer penalty lists, more mask rows) drops recorded graphs, as the greedy
+  // scratch does; they grow geometrically, so this is rare.
   // enqueue_sample() queues, for every row of `logits` ([rows, vocab] F32, this backend's
-  // memory): mask -> repetition / presence / frequency penalties -> greedy, or temperature
-  // -> min-p -> top-k -> top-p -> draw with u, plus the raw logits' logprob of the pick and
-  // the batch's top_logprobs alternatives. It can be recorded into a step graph; read_greedy()
-  // returns its picks. The CPU backend implements it with the Sampler's own functions: the
-  // reference the CUDA kernels are tested against.
+  // memory, rows == the uploaded batch's rows): mask -> repetition / presence / frequency
+  // penalties -> greedy, or temperature -> min-p -> top-k -> top-p -> draw with u
+  // (sampling/row_sampler.h: sample_row), plus the raw logits' logprob of the pick and the
+  // batch's top_logprobs alternatives. `logits` is scratch: the penalties are applied in
+  // place (after the logprobs have read the raw values), so its contents afterwards are
+  // unspecified. It can be recorded into a step graph (what the recording depends on:
+  // SampleBatch::graph_variant() and top_logprobs); read_greedy() returns its picks and
+  // throws hearth::Error for a row where no token can be picked. The CPU backend implements
+  // it with sample_row, the reference the CUDA kernels are tested against: same picks for
+  // the same logits and u, exactly.
   virtual bool supports_device_sampling() const { return false; }
   virtual void upload_sampling(const SampleBatch& /*batch*/) { unsupported("upload_sampling"); }
   virtual void enqueue_sample(TensorView /*logits*/) { unsupported("enqueue_sample"); }

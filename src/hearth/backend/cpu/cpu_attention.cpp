@@ -1,5 +1,6 @@
-// Paged-KV causal attention: store this step's k/v, then each query token attends to its
-// sequence's context 0..(its position) through the sequence's block table.
+// Paged-KV causal attention: store this step's k/v (rounded through e4m3 for an fp8
+// cache), then each query token attends to its sequence's context 0..(its position)
+// through the sequence's block table.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -7,6 +8,7 @@
 #include <vector>
 
 #include "hearth/backend/cpu/cpu_kernels.h"
+#include "hearth/backend/kv_fp8.h"
 #include "hearth/core/error.h"
 
 namespace hearth::cpu {
@@ -28,8 +30,19 @@ void attention(ThreadPool& pool, const PagedKvLayer& cache, const float* q, cons
     if (slot < 0) continue;  // padding token
     HEARTH_CHECK(slot < num_slots, "slot_mapping[{}] = {} outside the KV cache of {} slots", t,
                  slot, num_slots);
-    std::memcpy(cache.k + slot * slot_stride, k + t * slot_stride, slot_stride * sizeof(float));
-    std::memcpy(cache.v + slot * slot_stride, v + t * slot_stride, slot_stride * sizeof(float));
+    float* kd = cache.k + slot * slot_stride;
+    float* vd = cache.v + slot * slot_stride;
+    const float* ks = k + t * slot_stride;
+    const float* vs = v + t * slot_stride;
+    if (cache.fp8) {
+      for (int64_t i = 0; i < slot_stride; ++i) {
+        kd[i] = round_through_e4m3(ks[i], cache.k_scale);
+        vd[i] = round_through_e4m3(vs[i], cache.v_scale);
+      }
+    } else {
+      std::memcpy(kd, ks, slot_stride * sizeof(float));
+      std::memcpy(vd, vs, slot_stride * sizeof(float));
+    }
   }
 
   // 2. Each query token's sequence and absolute position; validate the block tables once

@@ -1,6 +1,7 @@
 #include "hearth/backend/cpu/cpu_backend.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "hearth/core/error.h"
@@ -98,6 +99,10 @@ ModelWeights CpuBackend::upload_weights(const ModelWeights& host) {
 void CpuBackend::init_kv_cache(const KvCacheSpec& spec) {
   HEARTH_CHECK(spec.dtype == DType::F32, "the CPU KV cache is fp32, got {}",
                dtype_name(spec.dtype));
+  HEARTH_CHECK(!spec.fp8() || (std::isfinite(spec.k_scale) && spec.k_scale > 0.0f &&
+                               std::isfinite(spec.v_scale) && spec.v_scale > 0.0f),
+               "fp8 KV cache scales must be positive and finite, got k {} v {}", spec.k_scale,
+               spec.v_scale);
   HEARTH_CHECK(spec.num_layers > 0 && spec.num_blocks > 0 && spec.block_size > 0 &&
                    spec.num_kv_heads > 0 && spec.head_dim > 0,
                "invalid KV cache spec (layers {}, blocks {}, block size {}, kv heads {}, "
@@ -137,6 +142,9 @@ cpu::PagedKvLayer CpuBackend::kv_layer(int layer) const {
   c.block_size = kv_spec_.block_size;
   c.kv_heads = kv_spec_.num_kv_heads;
   c.head_dim = kv_spec_.head_dim;
+  c.fp8 = kv_spec_.fp8();
+  c.k_scale = kv_spec_.k_scale;
+  c.v_scale = kv_spec_.v_scale;
   return c;
 }
 

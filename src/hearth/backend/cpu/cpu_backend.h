@@ -11,6 +11,7 @@
 #include "hearth/backend/backend.h"
 #include "hearth/backend/cpu/cpu_kernels.h"
 #include "hearth/core/thread_pool.h"
+#include "hearth/sampling/logits_processors.h"
 
 namespace hearth {
 
@@ -43,6 +44,13 @@ class CpuBackend final : public Backend {
   void to_host_f32(TensorView x, float* dst) override;
   void synchronize() override {}
 
+  // Sampling "on the device" (cpu_sampling.cpp): sample_row per row, the reference of the
+  // CUDA kernels. Picks are made in enqueue_sample and handed out by read_greedy.
+  bool supports_device_sampling() const override { return true; }
+  void upload_sampling(const SampleBatch& batch) override;
+  void enqueue_sample(TensorView logits) override;
+  void read_greedy(std::span<GreedyPick> out) override;
+
   // The K and V of one layer of the KV cache (fp32, [num_blocks, block_size, kv_heads,
   // head_dim]); init_kv_cache must have been called.
   cpu::PagedKvLayer kv_layer(int layer) const;
@@ -59,6 +67,12 @@ class CpuBackend final : public Backend {
   std::unordered_set<void*> live_;  // alloc()'d blocks, to reject foreign or double frees
   KvCacheSpec kv_spec_;
   std::vector<HostBuffer> k_cache_, v_cache_;  // one buffer per layer
+
+  SampleBatch sampling_;              // the last upload_sampling
+  bool sampling_uploaded_ = false;
+  std::vector<GreedyPick> picks_;     // the last enqueue_sample's picks
+  std::vector<float> raw_row_;        // a row's raw logits (logprobs)
+  std::vector<Candidate> candidates_;
 };
 
 }  // namespace hearth

@@ -56,6 +56,11 @@ struct PagedKvLayer {
   int block_size = 0;
   int kv_heads = 0;
   int head_dim = 0;
+  // fp8 KV cache (KvCacheSpec::fp8): values are stored rounded through e4m3 with these
+  // per-tensor scales (kv_fp8.h), the values the CUDA fp8 cache holds.
+  bool fp8 = false;
+  float k_scale = 1.0f;
+  float v_scale = 1.0f;
 };
 
 // Writes k/v ([tokens, kv_heads, head_dim]) to their slots (negative slot: padding, not

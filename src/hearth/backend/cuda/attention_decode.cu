@@ -421,7 +421,9 @@ cudaError_t launch_decode_attention(const AttentionParams& p, int num_splits, in
                                     float* partial_out, float* partial_lse,
                                     cudaStream_t stream) {
   if (p.tokens <= 0) return cudaGetLastError();
-  if (!valid(p, num_splits)) return cudaErrorInvalidValue;
+  if (decode_mma_supported(p) && (p.kv_fp8 || decode_mma_enabled()))
+    return launch_decode_attention_mma(p, num_splits, split_size, partial_out, partial_lse, stream);
+  if (!valid(p, num_splits) || p.kv_fp8) return cudaErrorInvalidValue;
   const DecodeFusion none{};
   cudaError_t e;
   const int chunks = p.head_dim / 8;
@@ -432,11 +434,15 @@ cudaError_t launch_decode_attention(const AttentionParams& p, int num_splits, in
   else
     e = launch_lanes<32, false>(p, none, num_splits, split_size, partial_out, partial_lse, stream);
   if (e != cudaSuccess || num_splits == 1) return e;
-  const int64_t rows = static_cast<int64_t>(p.tokens) * p.heads;
+  return launch_decode_combine(partial_out, partial_lse, static_cast<int64_t>(p.tokens) * p.heads,
+                               num_splits, p.head_dim, p.out, stream);
+}
+
+cudaError_t launch_decode_combine(const float* partial_out, const float* partial_lse, int64_t rows,
+                                  int num_splits, int head_dim, void* out, cudaStream_t stream) {
+  if (rows <= 0) return cudaGetLastError();
   return launch_pdl(combine_splits_kernel, dim3(static_cast<unsigned>(rows)), dim3(kThreads), 0,
-                    stream, static_cast<const float*>(partial_out),
-                    static_cast<const float*>(partial_lse), num_splits, p.head_dim,
-                    static_cast<bf16*>(p.out));
+                    stream, partial_out, partial_lse, num_splits, head_dim, static_cast<bf16*>(out));
 }
 
 // Head dim 256 stays on the separate kernels: its fused form with 8 heads per group spills
@@ -447,6 +453,10 @@ cudaError_t launch_decode_attention_fused(const AttentionParams& p, const Decode
                                           int num_splits, int split_size, float* partial_out,
                                           float* partial_lse, cudaStream_t stream) {
   if (p.tokens <= 0) return cudaGetLastError();
+  if (decode_mma_supported(p) && (p.kv_fp8 || decode_mma_enabled()))
+    return launch_decode_attention_mma_fused(p, f, num_splits, split_size, partial_out,
+                                             partial_lse, stream);
+  if (p.kv_fp8) return cudaErrorInvalidValue;
   if (!valid(p, num_splits) || !decode_fusion_supported(p.head_dim) ||
       (num_splits > 1 && f.counters == nullptr) || !aligned16(p.q) || !aligned16(f.k_new) ||
       !aligned16(f.v_new) || !aligned16(f.q_w) || !aligned16(f.k_w) || !aligned16(p.k_cache) ||

@@ -10,7 +10,10 @@
 // accumulators); the softmax is online, in the log2 domain (the scale folded into one
 // FFMA per score before ex2), with P re-packed from the S accumulators straight into A
 // fragments (the C layout of two adjacent n8 tiles is the A layout of one k16 step). The
-// causal mask is applied only to tiles that cross the diagonal.
+// causal mask is applied only to tiles that cross the diagonal. An fp8 (e4m3) cache is
+// gathered as fp8 into a staging double buffer and converted into the bf16 tiles at the
+// top of each iteration (exact), the per-tensor scales folded into the score scale and
+// the output normalization.
 //
 // Rows and positions: a sequence with context length ctx and q_len new tokens has its new
 // token i at position ctx - q_len + i, which sees cache positions 0..that position.
@@ -33,7 +36,7 @@ constexpr int kThreads = kWarps * 32;
 constexpr float kLog2e = 1.4426950408889634f;
 static_assert(kPrefillTileRows % kBlockM == 0, "a prefill tile is a whole number of CTAs");
 
-template <int D>
+template <int D, bool kFp8>
 struct Smem {
   // Rows padded by 16 bytes: ldmatrix reads 8 rows x 16 bytes, and a 16-byte shift per row
   // spreads them over all 32 banks (an unpadded 128- or 256-byte row stride would put all
@@ -41,7 +44,14 @@ struct Smem {
   static constexpr int kStride = D + 8;
   static constexpr int kTile = kBlockN * kStride;  // elements of one K or V tile
   static constexpr int kQ = kBlockM * kStride;
-  static constexpr size_t kBytes = static_cast<size_t>(kQ + 4 * kTile) * sizeof(bf16);
+  // bf16 cache: K and V tiles double-buffered (cp.async lands in the tile the next
+  // iteration reads). fp8 cache: the fp8 tiles are double-buffered in a staging area
+  // (kBlockN x D bytes each, unpadded) and converted into one bf16 K and V tile at the
+  // top of each iteration, so the math below is the same for both.
+  static constexpr int kBufs = kFp8 ? 1 : 2;
+  static constexpr int kStage8 = kBlockN * D;  // bytes of one fp8 K or V tile
+  static constexpr size_t kBytes = static_cast<size_t>(kQ + 2 * kBufs * kTile) * sizeof(bf16) +
+                                   (kFp8 ? 4 * kStage8 : 0);
 };
 
 __device__ __forceinline__ float fast_exp2(float x) {  // inputs <= 0 or -inf; ex2(-inf) = 0
@@ -50,16 +60,18 @@ __device__ __forceinline__ float fast_exp2(float x) {  // inputs <= 0 or -inf; e
   return y;
 }
 
-template <int D>
+template <int D, bool kFp8>
 __global__ void __launch_bounds__(kThreads)
     prefill_attention_kernel(const AttentionParams p, const int32_t* __restrict__ tiles) {
-  using S = Smem<D>;
+  using S = Smem<D, kFp8>;
   constexpr int kStride = S::kStride;
   constexpr int kChunks = D / 8;  // 16-byte chunks per row
   extern __shared__ __align__(16) unsigned char smem_raw[];
   bf16* s_q = reinterpret_cast<bf16*>(smem_raw);
-  bf16* s_k = s_q + S::kQ;       // [2][kBlockN][kStride]
-  bf16* s_v = s_k + 2 * S::kTile;  // [2][kBlockN][kStride]
+  bf16* s_k = s_q + S::kQ;                 // [kBufs][kBlockN][kStride]
+  bf16* s_v = s_k + S::kBufs * S::kTile;   // [kBufs][kBlockN][kStride]
+  // fp8 staging: [2 buffers][K, V][kBlockN][D] bytes.
+  unsigned char* s_8 = reinterpret_cast<unsigned char*>(s_v + S::kBufs * S::kTile);
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   // Heads vary fastest, then the two halves of a tile: the CTAs of one tile (and the
@@ -86,12 +98,48 @@ __global__ void __launch_bounds__(kThreads)
   const bf16* k_g = static_cast<const bf16*>(p.k_cache) + static_cast<int64_t>(kvh) * D;
   const bf16* v_g = static_cast<const bf16*>(p.v_cache) + static_cast<int64_t>(kvh) * D;
   const int32_t* table = p.block_tables + static_cast<int64_t>(seq) * p.max_blocks_per_seq;
+  [[maybe_unused]] const unsigned char* k8_g =
+      static_cast<const unsigned char*>(p.k_cache) + static_cast<int64_t>(kvh) * D;
+  [[maybe_unused]] const unsigned char* v8_g =
+      static_cast<const unsigned char*>(p.v_cache) + static_cast<int64_t>(kvh) * D;
 
   for (int c = tid; c < kBlockM * kChunks; c += kThreads) {
     const int r = c / kChunks, col = (c % kChunks) * 8;
     const bool ok = r < rows;
     cp_async_16(s_q + r * kStride + col, ok ? q_g + r * q_stride + col : q_g, ok ? 16 : 0);
   }
+  // fp8: tile t's bytes into staging buffer buf (16 fp8 per copy).
+  [[maybe_unused]] auto load_kv8 = [&](int t, int buf) {
+    unsigned char* dk = s_8 + buf * 2 * S::kStage8;
+    unsigned char* dv = dk + S::kStage8;
+    const int n0 = t * kBlockN;
+    for (int c = tid; c < kBlockN * (D / 16); c += kThreads) {
+      const int r = c / (D / 16), col = (c % (D / 16)) * 16;
+      const int pos = n0 + r;
+      const bool ok = pos < kv_end;
+      int64_t off = 0;
+      if (ok) {
+        const int64_t slot = static_cast<int64_t>(table[pos / p.block_size]) * p.block_size +
+                             pos % p.block_size;
+        off = slot * slot_stride + col;
+      }
+      cp_async_16(dk + r * D + col, k8_g + off, ok ? 16 : 0);
+      cp_async_16(dv + r * D + col, v8_g + off, ok ? 16 : 0);
+    }
+  };
+  // fp8: staging buffer buf -> the bf16 K and V tiles (exact; the scales are applied to
+  // the scores and the output).
+  [[maybe_unused]] auto convert_kv8 = [&](int buf) {
+    const unsigned char* sk = s_8 + buf * 2 * S::kStage8;
+    const unsigned char* sv = sk + S::kStage8;
+    for (int c = tid; c < kBlockN * kChunks; c += kThreads) {
+      const int r = c / kChunks, col = (c % kChunks) * 8;
+      *reinterpret_cast<uint4*>(s_k + r * kStride + col) =
+          e4m3x8_to_bf16x8(*reinterpret_cast<const uint2*>(sk + r * D + col));
+      *reinterpret_cast<uint4*>(s_v + r * kStride + col) =
+          e4m3x8_to_bf16x8(*reinterpret_cast<const uint2*>(sv + r * D + col));
+    }
+  };
   auto load_kv = [&](int t, int buf) {
     bf16* dk = s_k + buf * S::kTile;
     bf16* dv = s_v + buf * S::kTile;
@@ -110,7 +158,11 @@ __global__ void __launch_bounds__(kThreads)
       cp_async_16(dv + r * kStride + col, v_g + off, ok ? 16 : 0);
     }
   };
-  load_kv(0, 0);
+  if constexpr (kFp8) {
+    load_kv8(0, 0);
+  } else {
+    load_kv(0, 0);
+  }
   cp_async_commit();  // group 0: Q and the first K/V tile
 
   const int g = lane >> 2, tq = lane & 3;
@@ -119,7 +171,7 @@ __global__ void __launch_bounds__(kThreads)
   const int lim_lo = past + row0 + r_lo;  // last visible position of each row
   const int lim_hi = lim_lo + 8;
   const int first_lim = past + row0;  // the CTA's first row: tiles past it need the mask
-  const float scale_log2 = p.scale * kLog2e;
+  const float scale_log2 = p.scale * kLog2e * (kFp8 ? p.k_scale : 1.0f);
 
   uint32_t qf[D / 16][4];
   float o[D / 8][4];
@@ -134,15 +186,23 @@ __global__ void __launch_bounds__(kThreads)
     // tile j + 1 below overwrites.
     cp_async_wait<0>();
     __syncthreads();
-    if (j + 1 < n_tiles) load_kv(j + 1, (j + 1) & 1);
-    cp_async_commit();
+    if constexpr (kFp8) {
+      // The staging buffer of tile j + 1 held tile j - 1, converted before that barrier.
+      convert_kv8(j & 1);
+      if (j + 1 < n_tiles) load_kv8(j + 1, (j + 1) & 1);
+      cp_async_commit();
+      __syncthreads();  // the converted tile, for every warp
+    } else {
+      if (j + 1 < n_tiles) load_kv(j + 1, (j + 1) & 1);
+      cp_async_commit();
+    }
     if (j == 0) {
 #pragma unroll
       for (int kk = 0; kk < D / 16; ++kk)
         ldmatrix_x4(qf[kk], s_q + (warp * 16 + (lane & 15)) * kStride + kk * 16 + (lane >> 4) * 8);
     }
-    const bf16* k_s = s_k + (j & 1) * S::kTile;
-    const bf16* v_s = s_v + (j & 1) * S::kTile;
+    const bf16* k_s = s_k + (kFp8 ? 0 : (j & 1)) * S::kTile;
+    const bf16* v_s = s_v + (kFp8 ? 0 : (j & 1)) * S::kTile;
 
     // S = Q K^T for this warp's 16 rows x 64 positions.
     float sc[kBlockN / 8][4];
@@ -240,8 +300,9 @@ __global__ void __launch_bounds__(kThreads)
   l_lo += __shfl_xor_sync(0xffffffffu, l_lo, 2);
   l_hi += __shfl_xor_sync(0xffffffffu, l_hi, 1);
   l_hi += __shfl_xor_sync(0xffffffffu, l_hi, 2);
-  const float inv_lo = l_lo > 0.0f ? 1.0f / l_lo : 0.0f;
-  const float inv_hi = l_hi > 0.0f ? 1.0f / l_hi : 0.0f;
+  const float v_scale = kFp8 ? p.v_scale : 1.0f;
+  const float inv_lo = l_lo > 0.0f ? v_scale / l_lo : 0.0f;
+  const float inv_hi = l_hi > 0.0f ? v_scale / l_hi : 0.0f;
   bf16* o_g = static_cast<bf16*>(p.out) + (q_begin + row0) * q_stride + static_cast<int64_t>(h) * D;
   if (r_lo < rows) {
 #pragma unroll
@@ -257,20 +318,20 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-template <int D>
+template <int D, bool kFp8>
 cudaError_t launch_for(const AttentionParams& p, const int32_t* tiles, int num_tiles,
                        cudaStream_t stream) {
-  constexpr size_t kBytes = Smem<D>::kBytes;
+  constexpr size_t kBytes = Smem<D, kFp8>::kBytes;
   // Above 48 KB a kernel must opt in to dynamic shared memory; once per process is enough
   // but the call is cheap and idempotent, and doing it here keeps the launcher stateless.
   if (kBytes > 48 * 1024) {
-    const cudaError_t e = cudaFuncSetAttribute(prefill_attention_kernel<D>,
+    const cudaError_t e = cudaFuncSetAttribute(prefill_attention_kernel<D, kFp8>,
                                                cudaFuncAttributeMaxDynamicSharedMemorySize,
                                                static_cast<int>(kBytes));
     if (e != cudaSuccess) return e;
   }
   const unsigned grid = static_cast<unsigned>(num_tiles) * kHalves * static_cast<unsigned>(p.heads);
-  prefill_attention_kernel<D><<<grid, kThreads, kBytes, stream>>>(p, tiles);
+  prefill_attention_kernel<D, kFp8><<<grid, kThreads, kBytes, stream>>>(p, tiles);
   return cudaGetLastError();
 }
 
@@ -309,8 +370,10 @@ cudaError_t launch_prefill_attention(const AttentionParams& p, const int32_t* ti
   if (prefill_kernel_for(p.head_dim) == PrefillKernel::Sm90)
     return launch_prefill_attention_sm90(p, tiles, num_tiles, stream);
   switch (p.head_dim) {
-    case 64: return launch_for<64>(p, tiles, num_tiles, stream);
-    case 128: return launch_for<128>(p, tiles, num_tiles, stream);
+    case 64: return p.kv_fp8 ? launch_for<64, true>(p, tiles, num_tiles, stream)
+                             : launch_for<64, false>(p, tiles, num_tiles, stream);
+    case 128: return p.kv_fp8 ? launch_for<128, true>(p, tiles, num_tiles, stream)
+                              : launch_for<128, false>(p, tiles, num_tiles, stream);
     default: return cudaErrorInvalidValue;
   }
 }

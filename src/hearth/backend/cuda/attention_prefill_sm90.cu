@@ -21,6 +21,9 @@
 // (the swizzle pattern repeats every 8 rows = 1024 bytes, and the descriptors assume it).
 // The same bytes serve K as a K-major B operand (S = Q K^T) and V as an MN-major B operand
 // (O = P V, "transposed B"), so no transpose is ever done.
+// An fp8 (e4m3) cache is gathered as fp8 into a staging double buffer and converted into
+// one swizzled bf16 K and V tile at the top of each iteration (exact; the per-tensor
+// scales go into the score scale and the output normalization).
 //
 // Measured (H200, 32/8 heads, d128, one sequence, tests/gpu/bench_prefill): 174 / 280 /
 // 350 / 361 TFLOP/s at 1k / 2k / 8k / 32k tokens, against 112 / 132 / 154 / 157 for the
@@ -46,15 +49,21 @@ constexpr int kWarpgroups = kBlockM / 64;
 constexpr int kThreads = kWarpgroups * 128;
 constexpr int kRowBytes = 128;             // one swizzle row: 64 bf16
 
-template <int D>
+template <int D, bool kFp8>
 struct Sm90Smem {
   static constexpr int kSlabs = D / 64;
   static constexpr int kQSlab = kBlockM * kRowBytes;   // bytes of one Q slab
   static constexpr int kKvSlab = kBlockN * kRowBytes;  // bytes of one K or V slab
   static constexpr int kQBytes = kSlabs * kQSlab;
   static constexpr int kTileBytes = kSlabs * kKvSlab;
-  // Q + 2 x K + 2 x V, plus slack to align the base to 1024 bytes.
-  static constexpr size_t kBytes = static_cast<size_t>(kQBytes + 4 * kTileBytes + 1024);
+  // bf16 cache: K and V double-buffered. fp8 cache: one bf16 K and V tile, filled at the
+  // top of each iteration from an fp8 staging double buffer (kBlockN x D bytes per K or V
+  // tile, unpadded) that cp.async fills.
+  static constexpr int kBufs = kFp8 ? 1 : 2;
+  static constexpr int kStage8 = kBlockN * D;
+  // Q + K + V (+ staging), plus slack to align the base to 1024 bytes.
+  static constexpr size_t kBytes = static_cast<size_t>(kQBytes + 2 * kBufs * kTileBytes +
+                                                       (kFp8 ? 4 * kStage8 : 0) + 1024);
 };
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -165,15 +174,16 @@ struct TileInfo {
   int wg_first_lim[kWarpgroups];  // last position each warpgroup's first row sees
   bf16* out;  // this tile's first output row, this head's columns
   const int32_t* table;
-  const bf16* k;
-  const bf16* v;
+  const unsigned char* k;  // this kv head's first element in the cache (bytes)
+  const unsigned char* v;
 };
 
-template <int D>
+template <int D, bool kFp8>
 __global__ void __launch_bounds__(kThreads, 2)
     prefill_attention_sm90_kernel(const AttentionParams p, const int32_t* __restrict__ tiles) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-  using S = Sm90Smem<D>;
+  using S = Sm90Smem<D, kFp8>;
+  constexpr int kEb = kFp8 ? 1 : 2;  // bytes per cache element
   constexpr int kChunks = D / 8;  // 16-byte chunks per row
   extern __shared__ __align__(16) unsigned char smem_raw[];
   const uint32_t raw_addr = smem_addr(smem_raw);
@@ -206,8 +216,8 @@ __global__ void __launch_bounds__(kThreads, 2)
   const int64_t slot_stride = static_cast<int64_t>(p.kv_heads) * D;
   const bf16* q_g = static_cast<const bf16*>(p.q) + (q_begin + row0) * q_stride +
                     static_cast<int64_t>(h) * D;
-  const bf16* k_g = static_cast<const bf16*>(p.k_cache) + static_cast<int64_t>(kvh) * D;
-  const bf16* v_g = static_cast<const bf16*>(p.v_cache) + static_cast<int64_t>(kvh) * D;
+  const unsigned char* k_g = static_cast<const unsigned char*>(p.k_cache) + static_cast<int64_t>(kvh) * D * kEb;
+  const unsigned char* v_g = static_cast<const unsigned char*>(p.v_cache) + static_cast<int64_t>(kvh) * D * kEb;
   const int32_t* table = p.block_tables + static_cast<int64_t>(seq) * p.max_blocks_per_seq;
 
   for (int c = tid; c < kBlockM * kChunks; c += kThreads) {
@@ -216,26 +226,46 @@ __global__ void __launch_bounds__(kThreads, 2)
     cp_async_16(smem + swizzled(r, ch, S::kQSlab), ok ? q_g + r * q_stride + ch * 8 : q_g,
                 ok ? 16 : 0);
   }
-  // The CTA's K/V gather: tile t of positions into buffer buf.
-  auto load_kv = [&](int t, int buf, int end, const int32_t* tab, const bf16* kg, const bf16* vg) {
-    unsigned char* dk = smem + S::kQBytes + buf * S::kTileBytes;
-    unsigned char* dv = dk + 2 * S::kTileBytes;
+  // The CTA's K/V gather: tile t of positions into buffer buf (bf16: the swizzled tiles;
+  // fp8: the staging buffer, rows of D bytes, 16 elements per copy).
+  auto load_kv = [&](int t, int buf, int end, const int32_t* tab, const unsigned char* kg,
+                     const unsigned char* vg) {
+    constexpr int kCopies = kFp8 ? D / 16 : kChunks;  // 16-byte copies per row
+    unsigned char* dk = kFp8 ? smem + S::kQBytes + 2 * S::kTileBytes + buf * 2 * S::kStage8
+                             : smem + S::kQBytes + buf * S::kTileBytes;
+    unsigned char* dv = dk + (kFp8 ? S::kStage8 : 2 * S::kTileBytes);
     const int n0 = t * kBlockN;
 #pragma unroll 1
-    for (int c = tid; c < kBlockN * kChunks; c += kThreads) {
-      const int r = c / kChunks, ch = c % kChunks;
+    for (int c = tid; c < kBlockN * kCopies; c += kThreads) {
+      const int r = c / kCopies, ch = c % kCopies;
       const int pos = n0 + r;
       const bool ok = pos < end;
       int64_t off = 0;
       if (ok) {
         const int64_t slot = static_cast<int64_t>(tab[pos / p.block_size]) * p.block_size +
                              pos % p.block_size;
-        off = slot * slot_stride + ch * 8;
+        off = (slot * slot_stride) * kEb + ch * 16;
       }
-      const uint32_t dst = swizzled(r, ch, S::kKvSlab);
+      const uint32_t dst = kFp8 ? static_cast<uint32_t>(r * D + ch * 16) : swizzled(r, ch, S::kKvSlab);
       cp_async_16(dk + dst, kg + off, ok ? 16 : 0);
       cp_async_16(dv + dst, vg + off, ok ? 16 : 0);
     }
+  };
+  // fp8: staging buffer buf -> the swizzled bf16 K and V tiles (exact), then the fence
+  // that hands these generic-proxy writes to the tensor cores' async proxy.
+  [[maybe_unused]] auto convert_kv8 = [&](int buf) {
+    const unsigned char* sk = smem + S::kQBytes + 2 * S::kTileBytes + buf * 2 * S::kStage8;
+    const unsigned char* sv = sk + S::kStage8;
+    unsigned char* dk = smem + S::kQBytes;
+    unsigned char* dv = dk + S::kTileBytes;
+#pragma unroll 1
+    for (int c = tid; c < kBlockN * kChunks; c += kThreads) {
+      const int r = c / kChunks, ch = c % kChunks;
+      const uint32_t dst = swizzled(r, ch, S::kKvSlab);
+      *reinterpret_cast<uint4*>(dk + dst) = e4m3x8_to_bf16x8(*reinterpret_cast<const uint2*>(sk + r * D + ch * 8));
+      *reinterpret_cast<uint4*>(dv + dst) = e4m3x8_to_bf16x8(*reinterpret_cast<const uint2*>(sv + r * D + ch * 8));
+    }
+    fence_proxy_async();
   };
   load_kv(0, 0, kv_end, table, k_g, v_g);
   cp_async_commit();  // Q and the first K/V tile
@@ -266,12 +296,13 @@ __global__ void __launch_bounds__(kThreads, 2)
   const int g = lane >> 2, tq = lane & 3;
   const int r_lo = wg_row0 + wl * 16 + g;  // this thread's accumulator rows: r_lo, r_lo + 8
   const int lim_lo = past + row0 + r_lo;   // last visible position of each row
-  const float scale_log2 = p.scale * kLog2e;
+  const float scale_log2 = p.scale * kLog2e * (kFp8 ? p.k_scale : 1.0f);
   // K-major operands (Q, K): leading offset unused (16), 8-row groups 1024 bytes apart.
   // V, MN-major: 64-column slabs kKvSlab apart (leading), 8-position groups 1024 apart.
   const uint64_t q_desc0 = smem_desc(smem_base + wg_row0 * kRowBytes, 16, 1024);
   const uint64_t kv_desc0 = smem_desc(smem_base + S::kQBytes, 16, 1024);
-  const uint64_t v_desc0 = smem_desc(smem_base + S::kQBytes + 2 * S::kTileBytes, S::kKvSlab, 1024);
+  const uint64_t v_desc0 =
+      smem_desc(smem_base + S::kQBytes + S::kBufs * S::kTileBytes, S::kKvSlab, 1024);
 
   float o[D / 2];  // accumulator layout: o[4 * i + e] is column 8 i + 2 tq + (e & 1)
 #pragma unroll
@@ -286,15 +317,26 @@ __global__ void __launch_bounds__(kThreads, 2)
     cp_async_wait<0>();
     fence_proxy_async();
     __syncthreads();
-    if (j + 1 < info.n_tiles)
-      load_kv(j + 1, (j + 1) & 1, info.kv_end, info.table, info.k, info.v);
-    cp_async_commit();
+    if constexpr (kFp8) {
+      // The staging buffer of tile j + 1 held tile j - 1, converted before that barrier;
+      // the bf16 tiles were last read by tile j - 1's wgmma, waited for before it.
+      convert_kv8(j & 1);
+      if (j + 1 < info.n_tiles)
+        load_kv(j + 1, (j + 1) & 1, info.kv_end, info.table, info.k, info.v);
+      cp_async_commit();
+      __syncthreads();
+    } else {
+      if (j + 1 < info.n_tiles)
+        load_kv(j + 1, (j + 1) & 1, info.kv_end, info.table, info.k, info.v);
+      cp_async_commit();
+    }
     if (j >= info.wg_tiles[wg]) continue;  // wholly above this warpgroup's rows
     // Descriptors: a base per operand, then byte offsets >> 4 added to the address field
     // (addresses stay under 256 KB, so the add never carries into the next field).
     const uint64_t q_desc = opaque(q_desc0);
-    const uint64_t k_desc = opaque(kv_desc0) + (((j & 1) * S::kTileBytes) >> 4);
-    const uint64_t v_desc = opaque(v_desc0) + (((j & 1) * S::kTileBytes) >> 4);
+    const int buf = kFp8 ? 0 : (j & 1);
+    const uint64_t k_desc = opaque(kv_desc0) + ((buf * S::kTileBytes) >> 4);
+    const uint64_t v_desc = opaque(v_desc0) + ((buf * S::kTileBytes) >> 4);
 
     // S = Q K^T: 64 rows x 64 positions per warpgroup, k = head_dim in steps of 16 (32
     // bytes inside a 128-byte swizzle row; slab by slab).
@@ -390,8 +432,9 @@ __global__ void __launch_bounds__(kThreads, 2)
   l_lo += __shfl_xor_sync(0xffffffffu, l_lo, 2);
   l_hi += __shfl_xor_sync(0xffffffffu, l_hi, 1);
   l_hi += __shfl_xor_sync(0xffffffffu, l_hi, 2);
-  const float inv_lo = l_lo > 0.0f ? 1.0f / l_lo : 0.0f;
-  const float inv_hi = l_hi > 0.0f ? 1.0f / l_hi : 0.0f;
+  const float v_scale = kFp8 ? p.v_scale : 1.0f;
+  const float inv_lo = l_lo > 0.0f ? v_scale / l_lo : 0.0f;
+  const float inv_hi = l_hi > 0.0f ? v_scale / l_hi : 0.0f;
   const int out_rows = info.rows;
   bf16* o_g = info.out;
   const int64_t o_stride = info.row_stride;
@@ -413,16 +456,16 @@ __global__ void __launch_bounds__(kThreads, 2)
 #endif
 }
 
-template <int D>
+template <int D, bool kFp8>
 cudaError_t launch_sm90_for(const AttentionParams& p, const int32_t* tiles, int num_tiles,
                             cudaStream_t stream) {
-  constexpr size_t kBytes = Sm90Smem<D>::kBytes;
-  const cudaError_t e = cudaFuncSetAttribute(prefill_attention_sm90_kernel<D>,
+  constexpr size_t kBytes = Sm90Smem<D, kFp8>::kBytes;
+  const cudaError_t e = cudaFuncSetAttribute(prefill_attention_sm90_kernel<D, kFp8>,
                                              cudaFuncAttributeMaxDynamicSharedMemorySize,
                                              static_cast<int>(kBytes));
   if (e != cudaSuccess) return e;
   const unsigned grid = static_cast<unsigned>(num_tiles) * static_cast<unsigned>(p.heads);
-  prefill_attention_sm90_kernel<D><<<grid, kThreads, kBytes, stream>>>(p, tiles);
+  prefill_attention_sm90_kernel<D, kFp8><<<grid, kThreads, kBytes, stream>>>(p, tiles);
   return cudaGetLastError();
 }
 
@@ -440,7 +483,7 @@ bool sm90_runs_here() {
     bool ok = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess &&
               cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev) == cudaSuccess &&
               major == 9 && minor == 0 &&
-              cudaFuncGetAttributes(&attr, prefill_attention_sm90_kernel<128>) == cudaSuccess &&
+              cudaFuncGetAttributes(&attr, prefill_attention_sm90_kernel<128, false>) == cudaSuccess &&
               attr.ptxVersion >= 90 && attr.binaryVersion == 90;
     (void)cudaGetLastError();  // a failed probe must not linger as the next launch's error
     cached[dev] = ok ? 1 : 2;
@@ -458,8 +501,10 @@ cudaError_t launch_prefill_attention_sm90(const AttentionParams& p, const int32_
                                           int num_tiles, cudaStream_t stream) {
   if (num_tiles <= 0) return cudaGetLastError();
   switch (p.head_dim) {
-    case 64: return launch_sm90_for<64>(p, tiles, num_tiles, stream);
-    case 128: return launch_sm90_for<128>(p, tiles, num_tiles, stream);
+    case 64: return p.kv_fp8 ? launch_sm90_for<64, true>(p, tiles, num_tiles, stream)
+                             : launch_sm90_for<64, false>(p, tiles, num_tiles, stream);
+    case 128: return p.kv_fp8 ? launch_sm90_for<128, true>(p, tiles, num_tiles, stream)
+                              : launch_sm90_for<128, false>(p, tiles, num_tiles, stream);
     default: return cudaErrorInvalidValue;
   }
 }

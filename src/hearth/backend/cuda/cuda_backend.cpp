@@ -2,6 +2,7 @@
 // upload, the paged KV cache, step-batch upload and copies to the host. The ops are in
 // cuda_ops.cpp.
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <unordered_map>
@@ -50,6 +51,23 @@ CudaBackend::CudaBackend(const CudaBackendOptions& options)
   // A/B of the GEMV grid: CTAs per SM of the persistent grid (0: one CTA per row group).
   if (const char* ctas = std::getenv("HEARTH_CUDA_GEMV_CTAS_PER_SM"))
     gemv_ctas_per_sm_ = std::clamp(std::atoi(ctas), 0, 2);
+  // The tensor-core decode kernel fits 2 CTAs per SM (104 KB of K/V stages each), the
+  // SIMT one 3 (registers): splits fill one wave of either.
+  if (decode_mma_enabled()) decode_ctas_per_sm_ = decode_mma_ctas_per_sm();  // 2 or 3 by variant
+  HEARTH_CHECK(options.mma_max_rows >= 0 && options.mma_max_rows <= kMmaGemvMaxM &&
+                   options.mma_max_splits >= 1,
+               "mma_max_rows {} outside [0, {}] or mma_max_splits {} < 1", options.mma_max_rows,
+               kMmaGemvMaxM, options.mma_max_splits);
+  const char* mma = std::getenv("HEARTH_CUDA_MMA");
+  // The variable overrides the option, except an option of 0 (a backend made to be without
+  // it, as the benchmark's cuBLASLt reference).
+  mma_max_rows_ = mma != nullptr && options.mma_max_rows > 0 ? std::clamp(std::atoi(mma), 0, kMmaGemvMaxM)
+                                                             : options.mma_max_rows;
+  mma_max_splits_ = options.mma_max_splits;
+  if (const char* rows = std::getenv("HEARTH_CUDA_MMA_MIN_ROWS"))
+    mma_min_rows_ = std::clamp(std::atoi(rows), 1, kMmaGemvMaxM);
+  if (const char* splits = std::getenv("HEARTH_CUDA_MMA_SPLITS"))
+    mma_max_splits_ = std::clamp(std::atoi(splits), 1, 64);
   if (const char* ctas = std::getenv("HEARTH_CUDA_DECODE_CTAS_PER_SM"))
     decode_ctas_per_sm_ = std::clamp(std::atoi(ctas), 1, 8);
   size_t free_bytes = 0, total_bytes = 0;
@@ -64,6 +82,8 @@ CudaBackend::CudaBackend(const CudaBackendOptions& options)
   HEARTH_CUDA_CHECK(cudaEventCreateWithFlags(&upload_done_, cudaEventDisableTiming));
   HEARTH_CUDA_CHECK(cudaEventCreateWithFlags(&greedy_done_, cudaEventDisableTiming));
   gemm_ = std::make_unique<Gemm>(*memory_, stream_);
+  if (const char* tune = std::getenv("HEARTH_CUDA_GEMM_TUNE"))
+    gemm_->set_tune_max_rows(std::clamp(std::atoi(tune), 0, 1 << 20));
 }
 
 CudaBackend::~CudaBackend() {
@@ -198,9 +218,25 @@ ModelWeights CudaBackend::upload_weights(const ModelWeights& host) {
 
 // ---- KV cache ----
 
-void CudaBackend::init_kv_cache(const KvCacheSpec& spec) {
-  HEARTH_CHECK(spec.dtype == DType::BF16, "the CUDA KV cache is bf16, got {}",
-               dtype_name(spec.dtype));
+void CudaBackend::init_kv_cache(const KvCacheSpec& requested) {
+  // HEARTH_CUDA_KV_FP8=1 turns a bf16 cache spec into fp8 (scales 1): a measurement knob
+  // until the CLI's --kv-cache-dtype reaches KvCacheSpec::cache_dtype (the block count
+  // stays what was planned for bf16, so the cache takes half the memory planned).
+  KvCacheSpec spec = requested;
+  if (const char* fp8 = std::getenv("HEARTH_CUDA_KV_FP8");
+      fp8 != nullptr && std::strcmp(fp8, "1") == 0 && (spec.head_dim == 64 || spec.head_dim == 128))
+    spec.cache_dtype = KvCacheDtype::Fp8E4M3;
+  HEARTH_CHECK(spec.dtype == DType::BF16, "the CUDA KV cache is bf16 (or fp8 with dtype BF16 "
+               "and cache_dtype fp8), got {}", dtype_name(spec.dtype));
+  if (spec.fp8()) {
+    // Only the tensor-core kernels (decode and prefill) read an fp8 cache.
+    HEARTH_CHECK(spec.head_dim == 64 || spec.head_dim == 128,
+                 "the CUDA fp8 KV cache needs head_dim 64 or 128, got {}", spec.head_dim);
+    HEARTH_CHECK(std::isfinite(spec.k_scale) && spec.k_scale > 0.0f &&
+                     std::isfinite(spec.v_scale) && spec.v_scale > 0.0f,
+                 "fp8 KV cache scales must be positive and finite, got k {} v {}", spec.k_scale,
+                 spec.v_scale);
+  }
   HEARTH_CHECK(spec.num_layers > 0 && spec.num_blocks > 0 && spec.block_size > 0 &&
                    spec.num_kv_heads > 0 && spec.head_dim > 0,
                "invalid KV cache spec (layers {}, blocks {}, block size {}, kv heads {}, "

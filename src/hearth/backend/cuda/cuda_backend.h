@@ -31,6 +31,15 @@ struct CudaBackendOptions {
   // epilogue, q/k norm + RoPE + KV-cache write + split combine inside decode attention.
   // HEARTH_CUDA_FUSE=0 turns them off (A/B timing).
   bool fuse_decode = true;
+  // linear (and the fused forms) with 2..this many rows takes hearth's tensor-core GEMM
+  // for small M (mma_gemv_kernels.cu: batched decode steps) instead of cuBLASLt; at most
+  // 64. 8: on the H200 the 8-request throughput bench ran 13 % faster with it, the
+  // 16-request one 1 % slower, and from m = 32 the kernel loses to cuBLASLt (NOTES.md).
+  // HEARTH_CUDA_MMA=N overrides it (0: off, for A/B) unless this is 0.
+  int mma_max_rows = 8;
+  // The most K splits that GEMM may use (1: none, every tile summed by one CTA; tests
+  // cover both paths). HEARTH_CUDA_MMA_SPLITS overrides it.
+  int mma_max_splits = 32;
 };
 
 struct CudaDeviceInfo {

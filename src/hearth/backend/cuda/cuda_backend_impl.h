@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <span>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -98,6 +99,10 @@ class CudaBackend final : public Backend {
   void enqueue_greedy(TensorView logits, int top_logprobs) override;
   void read_greedy(std::span<GreedyPick> out) override;
 
+  bool supports_device_sampling() const override { return true; }
+  void upload_sampling(const SampleBatch& batch) override;
+  void enqueue_sample(TensorView logits) override;
+
   bool supports_graphs() const override { return !debug_sync_; }
   const DeviceBatch& upload_batch_fixed(const StepBatch& batch) override;
   bool has_graph(const GraphKey& key) const override { return graphs_.count(key) != 0; }
@@ -128,6 +133,10 @@ class CudaBackend final : public Backend {
                    const std::vector<size_t>& offsets);
   // Whether linear(x, w) for `tokens` rows can take the GEMV kernel.
   bool gemv_eligible(const TensorView& x, const Weight& w, int64_t tokens) const;
+  // Whether linear(x, w) for `tokens` rows can take the small-M tensor-core GEMM.
+  bool mma_eligible(const TensorView& x, const Weight& w, int64_t tokens) const;
+  // Plans and launches it (split partials and tile counters grown here).
+  void run_mma(MmaGemvParams& p);
   // attention's checks (shapes, cache, batch against the cache) and its kernel arguments.
   AttentionParams attention_params(int layer, const TensorView& q, const TensorView& k,
                                    const TensorView& v, float scale, const CudaDeviceBatch& db,
@@ -145,6 +154,11 @@ class CudaBackend final : public Backend {
   // up to it (graphs).
   int decode_splits(int tokens, int max_context) const;
   void drop_graphs();
+  // Greedy pick buffers for `rows` rows of `vocab` with `top` logprobs (grows outside
+  // recordings only; growth drops recorded graphs).
+  void ensure_greedy_buffers(int rows, int vocab, int top);
+  // After launch_greedy (and launch_sample): results to the pinned mirror, done event.
+  void finish_picks(int rows, int top, const char* op);
 
   int device_ = 0;
   int multiprocessors_ = 0;
@@ -167,6 +181,17 @@ class CudaBackend final : public Backend {
   void gemv_grid(GemvParams& p) const { p.max_ctas = gemv_ctas_per_sm_ * multiprocessors_; }
   int* counters_ = nullptr;
   size_t counters_n_ = 0;
+  // Small-M tensor-core GEMM: rows routed (2..mma_max_rows_; 0 = off), its K-split cap,
+  // and its split partials and per-tile counters (zeroed once; the kernel leaves them zero).
+  int mma_max_rows_ = 8;
+  // 2 by default. Where the GEMV takes a row count it wins; HEARTH_CUDA_MMA_MIN_ROWS=1
+  // with HEARTH_CUDA_GEMV=0 sends single-row linear / linear_residual here (A/B).
+  int mma_min_rows_ = 2;
+  int mma_max_splits_ = 32;
+  float* mma_partials_ = nullptr;
+  size_t mma_partials_n_ = 0;
+  int* mma_counters_ = nullptr;
+  size_t mma_counters_n_ = 0;
   cudaStream_t stream_ = nullptr;
   std::unique_ptr<DeviceMemory> memory_;
   std::unique_ptr<Gemm> gemm_;
@@ -191,11 +216,41 @@ class CudaBackend final : public Backend {
   int greedy_top_ = 0;
   cudaEvent_t greedy_done_ = nullptr;
 
+  // Device sampling (sampling.cpp): the uploaded SampleBatch in one device buffer at fixed
+  // offsets (rows | masks | penalty tokens | counts | raw logits of penalty tokens | meta),
+  // sized by capacities that grow geometrically, staged through a pinned mirror.
+  struct PinnedDeleter {
+    void operator()(void* p) const;
+  };
+  struct EventDeleter {
+    void operator()(cudaEvent_t e) const;
+  };
+  struct SampleLayout {
+    size_t rows = 0, mask_words = 0, penalties = 0;  // capacities
+    size_t rows_off = 0, masks_off = 0, tokens_off = 0, counts_off = 0, raw_off = 0, meta_off = 0;
+    size_t bytes = 0;
+  };
+  SampleLayout sample_layout_;
+  void* sample_buffer_ = nullptr;  // device
+  std::unique_ptr<void, PinnedDeleter> sample_pinned_;
+  std::unique_ptr<std::remove_pointer_t<cudaEvent_t>, EventDeleter> sample_upload_done_;
+  void* sample_scratch_ = nullptr;
+  size_t sample_scratch_bytes_ = 0;
+  int sample_rows_ = -1;        // rows of the last upload (-1: none)
+  bool sample_plain_ = false;   // the last upload is SampleBatch::plain_greedy()
+  bool sample_greedy_only_ = false;  // ... SampleBatch::greedy_only()
+  int sample_top_ = 0;
+  int32_t sample_max_token_ = -1;  // largest penalty token of the last upload
+
   // Step graphs and the fixed batches they read.
   std::map<GraphKey, cudaGraphExec_t> graphs_;
   std::map<StepShape, std::unique_ptr<CudaDeviceBatch>> fixed_batches_;
   bool capturing_ = false;
   GraphKey capture_key_;
+  // The picks a recording enqueued (rows, top; rows -1: none), restored by its replay so
+  // that read_greedy expects the replayed rows, not those of the last eager enqueue.
+  std::pair<int, int> capture_picks_{-1, 0};
+  std::map<GraphKey, std::pair<int, int>> graph_picks_;
 };
 
 }  // namespace hearth::cuda

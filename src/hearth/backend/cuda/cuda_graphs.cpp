@@ -1,4 +1,4 @@
-// Decode-step graphs and device greedy picks: what lets a decode step run as one graph
+// Decode-step graphs and device picks (greedy here, general sampling in sampling.cpp): what lets a decode step run as one graph
 // launch whose only host synchronization is reading the picked ids (NOTES.md, "Step graphs").
 #include <algorithm>
 #include <cstring>
@@ -63,6 +63,7 @@ void CudaBackend::begin_graph(const GraphKey& key) {
   HEARTH_CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
   capturing_ = true;
   capture_key_ = key;
+  capture_picks_ = {-1, 0};
 }
 
 void CudaBackend::end_graph() {
@@ -81,6 +82,7 @@ void CudaBackend::end_graph() {
   } else {
     graphs_.emplace(capture_key_, exec);
   }
+  graph_picks_[capture_key_] = capture_picks_;
 }
 
 void CudaBackend::cancel_graph() {
@@ -99,6 +101,10 @@ void CudaBackend::replay_graph(const GraphKey& key) {
   HEARTH_CHECK(it != graphs_.end(), "no step graph recorded for {} tokens / {} sequences",
                key.shape.tokens, key.shape.seqs);
   HEARTH_CUDA_CHECK(cudaGraphLaunch(it->second, stream_));
+  if (const auto p = graph_picks_.find(key); p != graph_picks_.end() && p->second.first >= 0) {
+    greedy_rows_ = p->second.first;
+    greedy_top_ = p->second.second;
+  }
   // Marks the end of the replay for read_greedy (the recording's own record does not).
   HEARTH_CUDA_CHECK(cudaEventRecord(greedy_done_, stream_));
   op_done("replay_graph");
@@ -110,6 +116,7 @@ void CudaBackend::drop_graphs() {
   HEARTH_CUDA_CHECK(cudaStreamSynchronize(stream_));
   for (auto& [key, exec] : graphs_) cudaGraphExecDestroy(exec);
   graphs_.clear();
+  graph_picks_.clear();
 }
 
 void CudaBackend::invalidate_graphs() {
@@ -118,6 +125,48 @@ void CudaBackend::invalidate_graphs() {
 }
 
 // ---- greedy picks ----
+
+void CudaBackend::ensure_greedy_buffers(int rows, int vocab, int top) {
+  const size_t need = greedy_scratch_bytes(rows, vocab, top);
+  if (need <= greedy_scratch_bytes_ && rows <= greedy_rows_capacity_) return;
+  // Recorded graphs hold the old buffers; a recording sizes them in its eager run first.
+  HEARTH_CHECK(!capturing_, "greedy buffers grew while a step graph was being recorded");
+  drop_graphs();
+  if (need > greedy_scratch_bytes_) {
+    if (greedy_scratch_ != nullptr) memory_->release(greedy_scratch_);
+    greedy_scratch_ = nullptr;
+    greedy_scratch_bytes_ = 0;
+    greedy_scratch_ = memory_->allocate(need, "greedy pick scratch");
+    greedy_scratch_bytes_ = need;
+  }
+  if (rows > greedy_rows_capacity_) {
+    // The pinned mirror may still be the target of a queued copy.
+    HEARTH_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    if (greedy_results_ != nullptr) memory_->release(greedy_results_);
+    greedy_results_ = nullptr;
+    if (greedy_host_ != nullptr) HEARTH_CUDA_CHECK(cudaFreeHost(greedy_host_));
+    greedy_host_ = nullptr;
+    greedy_rows_capacity_ = 0;
+    const size_t bytes = static_cast<size_t>(rows) * kGreedyResultInts * sizeof(int32_t);
+    greedy_results_ = static_cast<int32_t*>(memory_->allocate(bytes, "greedy pick results"));
+    HEARTH_CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&greedy_host_), bytes));
+    greedy_rows_capacity_ = rows;
+  }
+}
+
+void CudaBackend::finish_picks(int rows, int top, const char* op) {
+  greedy_rows_ = rows;
+  greedy_top_ = top;
+  if (capturing_) capture_picks_ = {rows, top};
+  if (rows == 0) return;
+  HEARTH_CUDA_CHECK(cudaMemcpyAsync(greedy_host_, greedy_results_,
+                                    static_cast<size_t>(rows) * kGreedyResultInts * sizeof(int32_t),
+                                    cudaMemcpyDeviceToHost, stream_));
+  // An event record inside a capture only orders the capture; replay_graph records the
+  // event after each launch instead.
+  if (!capturing_) HEARTH_CUDA_CHECK(cudaEventRecord(greedy_done_, stream_));
+  op_done(op);
+}
 
 void CudaBackend::enqueue_greedy(TensorView logits, int top_logprobs) {
   HEARTH_CHECK(logits.data != nullptr && logits.dtype == DType::F32 && logits.shape.ndim == 2,
@@ -130,44 +179,11 @@ void CudaBackend::enqueue_greedy(TensorView logits, int top_logprobs) {
   const auto vocab = static_cast<int>(logits.shape[1]);
   HEARTH_CHECK(vocab > 0, "enqueue_greedy: empty vocabulary");
   const int top = std::min(top_logprobs, vocab);
-  const size_t need = greedy_scratch_bytes(rows, vocab, top);
-  if (need > greedy_scratch_bytes_ || rows > greedy_rows_capacity_) {
-    // Recorded graphs hold the old buffers; a recording sizes them in its eager run first.
-    HEARTH_CHECK(!capturing_, "greedy buffers grew while a step graph was being recorded");
-    drop_graphs();
-    if (need > greedy_scratch_bytes_) {
-      if (greedy_scratch_ != nullptr) memory_->release(greedy_scratch_);
-      greedy_scratch_ = nullptr;
-      greedy_scratch_bytes_ = 0;
-      greedy_scratch_ = memory_->allocate(need, "greedy pick scratch");
-      greedy_scratch_bytes_ = need;
-    }
-    if (rows > greedy_rows_capacity_) {
-      // The pinned mirror may still be the target of a queued copy.
-      HEARTH_CUDA_CHECK(cudaStreamSynchronize(stream_));
-      if (greedy_results_ != nullptr) memory_->release(greedy_results_);
-      greedy_results_ = nullptr;
-      if (greedy_host_ != nullptr) HEARTH_CUDA_CHECK(cudaFreeHost(greedy_host_));
-      greedy_host_ = nullptr;
-      greedy_rows_capacity_ = 0;
-      const size_t bytes = static_cast<size_t>(rows) * kGreedyResultInts * sizeof(int32_t);
-      greedy_results_ = static_cast<int32_t*>(memory_->allocate(bytes, "greedy pick results"));
-      HEARTH_CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&greedy_host_), bytes));
-      greedy_rows_capacity_ = rows;
-    }
-  }
-  greedy_rows_ = rows;
-  greedy_top_ = top;
-  if (rows == 0) return;
-  HEARTH_CUDA_CHECK(launch_greedy(static_cast<const float*>(logits.data), rows, vocab, top,
-                                  greedy_scratch_, greedy_results_, stream_));
-  HEARTH_CUDA_CHECK(cudaMemcpyAsync(greedy_host_, greedy_results_,
-                                    static_cast<size_t>(rows) * kGreedyResultInts * sizeof(int32_t),
-                                    cudaMemcpyDeviceToHost, stream_));
-  // An event record inside a capture only orders the capture; replay_graph records the
-  // event after each launch instead.
-  if (!capturing_) HEARTH_CUDA_CHECK(cudaEventRecord(greedy_done_, stream_));
-  op_done("enqueue_greedy");
+  ensure_greedy_buffers(rows, vocab, top);
+  if (rows > 0)
+    HEARTH_CUDA_CHECK(launch_greedy(static_cast<const float*>(logits.data), rows, vocab, top,
+                                    greedy_scratch_, greedy_results_, stream_));
+  finish_picks(rows, top, "enqueue_greedy");
 }
 
 void CudaBackend::read_greedy(std::span<GreedyPick> out) {
@@ -179,7 +195,8 @@ void CudaBackend::read_greedy(std::span<GreedyPick> out) {
   for (int r = 0; r < greedy_rows_; ++r) {
     const int32_t* res = greedy_host_ + static_cast<size_t>(r) * kGreedyResultInts;
     GreedyPick& p = out[static_cast<size_t>(r)];
-    if (res[0] < 0) fail("greedy pick: every logit of row {} is -inf or NaN", r);
+    if (res[0] < 0)
+      fail("device pick: no token of row {} can be picked (every logit is -inf or NaN, or masked)", r);
     p.id = res[0];
     std::memcpy(&p.logprob, &res[1], sizeof(float));
     const int top = std::min(res[2], kGreedyMaxTop);

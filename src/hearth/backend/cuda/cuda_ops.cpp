@@ -124,6 +124,49 @@ bool CudaBackend::gemv_eligible(const TensorView& x, const Weight& w, int64_t to
          aligned16(w.t.data);
 }
 
+bool CudaBackend::mma_eligible(const TensorView& x, const Weight& w, int64_t tokens) const {
+  // Batched decode steps (m = 2..64): the weights streamed once through the tensor cores,
+  // instead of cuBLASLt's compute-shaped tiles and split-K reduce kernels (NOTES.md).
+  return tokens >= mma_min_rows_ && tokens <= mma_max_rows_ && w.t.shape[1] % 8 == 0 && aligned16(x.data) &&
+         aligned16(w.t.data);
+}
+
+void CudaBackend::run_mma(MmaGemvParams& p) {
+  const MmaGemvPlan plan = mma_gemv_plan(p, mma_max_splits_);
+  int64_t rows = 0;
+  for (int s = 0; s < p.num_segments; ++s) rows += p.seg[s].rows;
+  HEARTH_CHECK(plan.tiles > 0 || rows == 0, "the small-M GEMM has no plan for m = {}, k = {}",
+               p.m, p.k);
+  p.splits = plan.splits;
+  if (plan.splits > 1) {
+    // Recorded graphs hold these addresses: a recording sizes them in its eager run first.
+    if (plan.partial_floats > mma_partials_n_ || static_cast<size_t>(plan.tiles) > mma_counters_n_) {
+      HEARTH_CHECK(!capturing_, "small-M GEMM buffers grew while a step graph was being recorded");
+      drop_graphs();
+    }
+    if (plan.partial_floats > mma_partials_n_) {
+      if (mma_partials_ != nullptr) memory_->release(mma_partials_);
+      mma_partials_ = nullptr;
+      mma_partials_n_ = 0;
+      mma_partials_ = static_cast<float*>(
+          memory_->allocate(plan.partial_floats * sizeof(float), "small-M GEMM split partials"));
+      mma_partials_n_ = plan.partial_floats;
+    }
+    if (static_cast<size_t>(plan.tiles) > mma_counters_n_) {
+      if (mma_counters_ != nullptr) memory_->release(mma_counters_);
+      mma_counters_ = nullptr;
+      mma_counters_n_ = 0;
+      const size_t n = std::max<size_t>(static_cast<size_t>(plan.tiles), 1024);
+      mma_counters_ = static_cast<int*>(memory_->allocate(n * sizeof(int), "small-M GEMM counters"));
+      HEARTH_CUDA_CHECK(cudaMemsetAsync(mma_counters_, 0, n * sizeof(int), stream_));
+      mma_counters_n_ = n;
+    }
+    p.partials = mma_partials_;
+    p.counters = mma_counters_;
+  }
+  HEARTH_CUDA_CHECK(launch_mma_gemv(p, plan, stream_));
+}
+
 void CudaBackend::linear(TensorView x, const Weight& w, TensorView out) {
   const int64_t tokens = check_linear(x, w, out);
   const int64_t n_out = w.t.shape[0], n_in = w.t.shape[1];
@@ -139,6 +182,15 @@ void CudaBackend::linear(TensorView x, const Weight& w, TensorView out) {
     p.seg[0] = GemvSegment{w.t.data, out.data, n_out};
     gemv_grid(p);
     HEARTH_CUDA_CHECK(launch_gemv(p, stream_));
+  } else if (mma_eligible(x, w, tokens)) {
+    MmaGemvParams p{};
+    p.x = x.data;
+    p.m = static_cast<int>(tokens);
+    p.k = n_in;
+    p.out_f32 = out.dtype == DType::F32;
+    p.num_segments = 1;
+    p.seg[0] = GemvSegment{w.t.data, out.data, n_out};
+    run_mma(p);
   } else {
     gemm_->bf16_xwt(x.data, w.t.data, out.data, tokens, n_out, n_in, out.dtype == DType::F32);
   }
@@ -152,13 +204,29 @@ void CudaBackend::linear_multi(TensorView x, std::span<const Weight* const> ws,
   if (ws.empty()) return;
   int64_t tokens = -1;
   bool one_pass = ws.size() <= static_cast<size_t>(kGemvMaxSegments);
+  bool mma_pass = one_pass;
   for (size_t i = 0; i < ws.size(); ++i) {
     const int64_t t = check_linear(x, *ws[i], outs[i]);
     tokens = t;
-    one_pass = one_pass && gemv_eligible(x, *ws[i], t) &&
-               ws[i]->t.shape[1] == ws[0]->t.shape[1] && outs[i].dtype == outs[0].dtype;
+    const bool same = ws[i]->t.shape[1] == ws[0]->t.shape[1] && outs[i].dtype == outs[0].dtype;
+    one_pass = one_pass && gemv_eligible(x, *ws[i], t) && same;
+    mma_pass = mma_pass && mma_eligible(x, *ws[i], t) && same;
     for (size_t j = 0; j < i; ++j)
       HEARTH_CHECK(outs[i].data != outs[j].data, "linear_multi outputs {} and {} alias", j, i);
+  }
+  if (!one_pass && mma_pass) {
+    // Batched decode: q/k/v (gate/up) in one small-M GEMM launch.
+    MmaGemvParams p{};
+    p.x = x.data;
+    p.m = static_cast<int>(tokens);
+    p.k = ws[0]->t.shape[1];
+    p.out_f32 = outs[0].dtype == DType::F32;
+    p.num_segments = static_cast<int>(ws.size());
+    for (size_t i = 0; i < ws.size(); ++i)
+      p.seg[i] = GemvSegment{ws[i]->t.data, outs[i].data, ws[i]->t.shape[0]};
+    run_mma(p);
+    op_done("linear_multi");
+    return;
   }
   if (!one_pass) {
     for (size_t i = 0; i < ws.size(); ++i) linear(x, *ws[i], outs[i]);
@@ -295,6 +363,9 @@ AttentionParams CudaBackend::attention_params(int layer, const TensorView& q, co
   p.block_size = kv_spec_.block_size;
   p.scale = scale;
   p.token_is_seq = db.max_q_len == 1 && b.num_seqs() == tokens;
+  p.kv_fp8 = kv_spec_.fp8();
+  p.k_scale = kv_spec_.k_scale;
+  p.v_scale = kv_spec_.v_scale;
   return p;
 }
 
@@ -338,9 +409,16 @@ void CudaBackend::attention(int layer, TensorView q, TensorView k, TensorView v,
                             const DeviceBatch& batch, TensorView out) {
   const CudaDeviceBatch& db = device_batch(batch);
   const AttentionParams p = attention_params(layer, q, k, v, scale, db, out);
-  HEARTH_CUDA_CHECK(launch_kv_cache_write(k.data, v.data, db.slot_mapping, p.tokens,
-                                          p.kv_heads * p.head_dim, const_cast<void*>(p.k_cache),
-                                          const_cast<void*>(p.v_cache), stream_));
+  if (p.kv_fp8) {
+    HEARTH_CUDA_CHECK(launch_kv_cache_write_fp8(k.data, v.data, db.slot_mapping, p.tokens,
+                                                p.kv_heads * p.head_dim, p.k_scale, p.v_scale,
+                                                const_cast<void*>(p.k_cache),
+                                                const_cast<void*>(p.v_cache), stream_));
+  } else {
+    HEARTH_CUDA_CHECK(launch_kv_cache_write(k.data, v.data, db.slot_mapping, p.tokens,
+                                            p.kv_heads * p.head_dim, const_cast<void*>(p.k_cache),
+                                            const_cast<void*>(p.v_cache), stream_));
+  }
   run_attention(p, db);
   op_done("attention");
 }
@@ -405,7 +483,7 @@ void CudaBackend::attention_block(int layer, TensorView q, TensorView k, TensorV
   } else {
     // Prefill: q/k norm + RoPE with the cache write in one kernel, then attention.
     const QkCacheWrite cache{v.data, db.slot_mapping, const_cast<void*>(p.k_cache),
-                             const_cast<void*>(p.v_cache)};
+                             const_cast<void*>(p.v_cache), p.kv_fp8, p.k_scale, p.v_scale};
     HEARTH_CUDA_CHECK(launch_qk_norm_rope(q.data, k.data, tokens, p.heads, p.kv_heads, p.head_dim,
                                           q_norm.t.data, k_norm.t.data, eps, args, db.positions,
                                           stream_, &cache));
@@ -416,11 +494,16 @@ void CudaBackend::attention_block(int layer, TensorView q, TensorView k, TensorV
 
 int CudaBackend::decode_splits(int tokens, int max_context) const {
   const int64_t ctas = static_cast<int64_t>(std::max(tokens, 1)) * kv_spec_.num_kv_heads;
-  const auto want = static_cast<int>(
-      std::min<int64_t>(kMaxSplits, (int64_t{decode_ctas_per_sm_} * multiprocessors_ + ctas - 1) / ctas));
+  const int64_t slots = int64_t{decode_ctas_per_sm_} * multiprocessors_;
+  // Tensor-core kernel: as many splits as fit in one wave (batch 16 on 132 SMs: 2 splits,
+  // 256 CTAs in 264 slots; rounding up gave 3, 384 CTAs, a second wave 45 % full).
+  const int64_t fit = decode_mma_enabled() ? std::max<int64_t>(1, slots / ctas) : (slots + ctas - 1) / ctas;
+  const auto want = static_cast<int>(std::min<int64_t>(kMaxSplits, fit));
   // With the combine inside the fused kernel a split costs less: 64 positions (one
-  // iteration of the kernel's loop at GQA group 4) instead of 128.
-  const int min_split = fuse_decode_ ? kMinSplit / 2 : kMinSplit;
+  // iteration of the kernel's loop at GQA group 4) instead of 128. The tensor-core kernel
+  // takes 64 either way (one 16-position tile per warp), so its fused and unfused forms
+  // split alike and compute the same sums.
+  const int min_split = fuse_decode_ || decode_mma_enabled() ? kMinSplit / 2 : kMinSplit;
   const int by_length = (std::max(max_context, 1) + min_split - 1) / min_split;
   return std::clamp(std::min(want, by_length), 1, kMaxSplits);
 }
@@ -464,17 +547,32 @@ void CudaBackend::swiglu(TensorView gate, TensorView up, TensorView out) {
 bool CudaBackend::linear_residual(TensorView x, const Weight& w, TensorView out,
                                   TensorView residual) {
   const int64_t tokens = check_linear(x, w, out);
-  if (!fuse_decode_ || tokens != 1 || out.dtype != DType::BF16 || residual.data == nullptr ||
-      !gemv_eligible(x, w, tokens)) {
+  const bool gemv = tokens == 1 && gemv_eligible(x, w, tokens);
+  const bool batched = !gemv && mma_eligible(x, w, tokens);
+  if (!fuse_decode_ || out.dtype != DType::BF16 || residual.data == nullptr || (!gemv && !batched)) {
     linear(x, w, out);
     return false;
   }
   const int64_t n_out = w.t.shape[0];
   check_bf16(residual, "linear_residual residual");
-  HEARTH_CHECK(residual.numel() == n_out, "linear_residual '{}': residual {} for {} outputs",
-               w.name, residual.shape.str(), n_out);
+  HEARTH_CHECK(residual.numel() == tokens * n_out, "linear_residual '{}': residual {} for {} x {} "
+               "outputs", w.name, residual.shape.str(), tokens, n_out);
   HEARTH_CHECK(residual.data != out.data && residual.data != x.data,
                "linear_residual: the residual must not alias the input or the output");
+  if (batched) {
+    // Batched decode: the small-M GEMM with the residual add in its epilogue.
+    MmaGemvParams p{};
+    p.x = x.data;
+    p.m = static_cast<int>(tokens);
+    p.k = w.t.shape[1];
+    p.out_f32 = false;
+    p.num_segments = 1;
+    p.seg[0] = GemvSegment{w.t.data, out.data, n_out};
+    p.residual = residual.data;
+    run_mma(p);
+    op_done("linear_residual");
+    return true;
+  }
   GemvParams p{};
   p.x = x.data;
   p.m = 1;
@@ -519,6 +617,36 @@ void CudaBackend::add_norm_linear(TensorView residual, TensorView proj, const We
             act.numel() == ws[0]->t.shape[0] && outs[0].dtype == DType::BF16;
   }
   if (!fused) {
+    if (fuse_decode_ && act.data != nullptr && ws.size() == 2 && outs.size() == 2 &&
+        residual.data != nullptr && normed.data != nullptr) {
+      // Batched decode: the norm (with the pending residual add), then gate and up in one
+      // small-M GEMM whose epilogue stores SwiGLU (gate and up are not stored).
+      check_weight(*ws[0], 2);
+      check_weight(*ws[1], 2);
+      check_bf16(act, "add_norm_linear act");
+      const int64_t t0 = check_linear(normed, *ws[0], outs[0]);
+      const int64_t t1 = check_linear(normed, *ws[1], outs[1]);
+      if (t0 == t1 && mma_eligible(normed, *ws[0], t0) && mma_eligible(normed, *ws[1], t1) &&
+          ws[0]->t.shape == ws[1]->t.shape && act.numel() == t0 * ws[0]->t.shape[0] &&
+          outs[0].dtype == DType::BF16 && act.data != normed.data) {
+        if (proj.data != nullptr)
+          add_rms_norm(residual, proj, norm, eps, normed);
+        else
+          rms_norm(residual, norm, eps, normed);
+        MmaGemvParams p{};
+        p.x = normed.data;
+        p.m = static_cast<int>(t0);
+        p.k = ws[0]->t.shape[1];
+        p.out_f32 = false;
+        p.num_segments = 2;
+        p.seg[0] = GemvSegment{ws[0]->t.data, outs[0].data, ws[0]->t.shape[0]};
+        p.seg[1] = GemvSegment{ws[1]->t.data, outs[1].data, ws[1]->t.shape[0]};
+        p.act = act.data;
+        run_mma(p);
+        op_done("add_norm_linear");
+        return;
+      }
+    }
     Backend::add_norm_linear(residual, proj, norm, eps, normed, ws, outs, act);
     return;
   }

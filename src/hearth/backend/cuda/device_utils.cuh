@@ -4,6 +4,7 @@
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#include <cuda_fp8.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -99,6 +100,66 @@ __device__ __forceinline__ void mma_bf16_16816(float c[4], const uint32_t a[4], 
       "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
       : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// c[16x8] += a[16x16] * b[16x8], fp16 inputs, fp32 accumulators (same layouts as bf16).
+__device__ __forceinline__ void mma_f16_16816(float c[4], const uint32_t a[4], uint32_t b0,
+                                              uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, "
+      "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ void ldmatrix_x2(uint32_t r[2], const void* smem) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0, %1}, [%2];\n"
+               : "=r"(r[0]), "=r"(r[1])
+               : "r"(smem_addr(smem)));
+}
+
+// ---- fp8 (OCP e4m3) KV-cache elements (hearth/backend/kv_fp8.h: format, rounding) ----
+// Two e4m3 (low byte first) -> f16x2 (low half first): exact, one cvt on sm_89+.
+__device__ __forceinline__ uint32_t e4m3x2_to_f16x2(uint16_t x) {
+  const __half2_raw h = __nv_cvt_fp8x2_to_halfraw2(static_cast<__nv_fp8x2_storage_t>(x), __NV_E4M3);
+  return static_cast<uint32_t>(h.x) | (static_cast<uint32_t>(h.y) << 16);
+}
+// Two floats -> two e4m3 (lo in the low byte): round to nearest even, saturate to +-448.
+__device__ __forceinline__ uint16_t f32x2_to_e4m3x2(float lo, float hi) {
+  return static_cast<uint16_t>(
+      __nv_cvt_float2_to_fp8x2(make_float2(lo, hi), __NV_SATFINITE, __NV_E4M3));
+}
+// 8 floats * inv_scale -> 8 e4m3 in one 8-byte word (element 0 in the lowest byte).
+__device__ __forceinline__ uint2 pack8_e4m3(const float f[8], float inv_scale) {
+  uint2 u;
+  u.x = static_cast<uint32_t>(f32x2_to_e4m3x2(f[0] * inv_scale, f[1] * inv_scale)) |
+        (static_cast<uint32_t>(f32x2_to_e4m3x2(f[2] * inv_scale, f[3] * inv_scale)) << 16);
+  u.y = static_cast<uint32_t>(f32x2_to_e4m3x2(f[4] * inv_scale, f[5] * inv_scale)) |
+        (static_cast<uint32_t>(f32x2_to_e4m3x2(f[6] * inv_scale, f[7] * inv_scale)) << 16);
+  return u;
+}
+// 8 e4m3 -> 8 floats (unscaled).
+__device__ __forceinline__ void unpack8_e4m3(const uint2& u, float f[8]) {
+  const uint32_t w[2] = {u.x, u.y};
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    const uint32_t lo = e4m3x2_to_f16x2(static_cast<uint16_t>(w[i] & 0xFFFFu));
+    const uint32_t hi = e4m3x2_to_f16x2(static_cast<uint16_t>(w[i] >> 16));
+    const float2 a = __half22float2(*reinterpret_cast<const __half2*>(&lo));
+    const float2 b = __half22float2(*reinterpret_cast<const __half2*>(&hi));
+    f[4 * i] = a.x;
+    f[4 * i + 1] = a.y;
+    f[4 * i + 2] = b.x;
+    f[4 * i + 3] = b.y;
+  }
+}
+// 8 e4m3 -> 8 bf16 (exact: every e4m3 value is a bf16 value; the per-tensor scales are
+// applied in fp32 by the kernels, to the scores and the output), for kernels that convert
+// fp8 tiles into their bf16 shared-memory layout.
+__device__ __forceinline__ uint4 e4m3x8_to_bf16x8(const uint2& u) {
+  float f[8];
+  unpack8_e4m3(u, f);
+  return pack8(f);
 }
 
 inline unsigned grid_for(int64_t n, int threads, int64_t max_blocks = 65535LL * 8) {

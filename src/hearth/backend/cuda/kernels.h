@@ -12,6 +12,8 @@
 
 #include <cstdint>
 
+#include "hearth/sampling/sample_row.h"
+
 namespace hearth::cuda {
 
 // Programmatic dependent launch (Hopper): the decode-path launchers (copy_rows, swiglu,
@@ -62,7 +64,16 @@ struct QkCacheWrite {
   const int32_t* slot_mapping;
   void* k_cache;
   void* v_cache;
+  // fp8 cache: rows are written as e4m3(x * (1 / scale)) (launch_kv_cache_write_fp8).
+  bool fp8 = false;
+  float k_scale = 1.0f;
+  float v_scale = 1.0f;
 };
+// The fp8 form of launch_kv_cache_write: cache[slot, i] = e4m3(x[t, i] * (1 / scale)),
+// round to nearest even, saturated to +-448 (norm_kernels.cu).
+cudaError_t launch_kv_cache_write_fp8(const void* k, const void* v, const int32_t* slot_mapping,
+                                      int tokens, int row_elems, float k_scale, float v_scale,
+                                      void* k_cache, void* v_cache, cudaStream_t stream);
 // In place on q ([tokens, heads, head_dim]) and k ([tokens, kv_heads, head_dim]): per-head
 // RMSNorm with q_w / k_w ([head_dim]), then NeoX RoPE at positions[t]. Head dims 64, 128
 // and 256 (16-byte aligned data) take a vectorized kernel (one CTA per token); the rest a
@@ -95,6 +106,11 @@ struct AttentionParams {
   // Decode batches with token t = sequence t (one token each): the decode kernel skips
   // the token_seq / query_start lookups (two dependent loads at its start).
   bool token_is_seq = false;
+  // fp8 (e4m3) cache: one byte per element, value = e4m3 * k_scale (K) or * v_scale (V);
+  // the attention kernels read and convert it (KvCacheSpec::fp8, kv_fp8.h).
+  bool kv_fp8 = false;
+  float k_scale = 1.0f;
+  float v_scale = 1.0f;
 };
 
 // Causal prefill over the paged cache (FlashAttention-2 style). `tiles` holds pairs
@@ -152,6 +168,30 @@ cudaError_t launch_decode_attention_fused(const AttentionParams& p, const Decode
                                           int num_splits, int split_size, float* partial_out,
                                           float* partial_lse, cudaStream_t stream);
 
+// Decode attention on the tensor cores (attention_decode_mma.cu): the same contract as
+// launch_decode_attention / launch_decode_attention_fused (which call these where
+// decode_mma_supported and decode_mma_enabled say so), for head dims 64 and 128, up to 8
+// query heads per kv head, bf16 or fp8 caches (AttentionParams::kv_fp8). The fp8 cache is
+// read only by these kernels (and the prefill kernels). HEARTH_CUDA_DECODE_MMA=0 sends
+// bf16 caches to the SIMT kernel (A/B).
+bool decode_mma_enabled();
+bool decode_mma_supported(const AttentionParams& p);
+// Shared-memory ring variant of the head-dim-128 kernel forced by HEARTH_CUDA_DECODE_VARIANT
+// (0 or 1; -1 when unset: chosen per launch from the grid size, see attention_decode_mma.cu)
+// and the CTAs per SM the split plan assumes for it.
+int decode_mma_variant();
+int decode_mma_ctas_per_sm();
+cudaError_t launch_decode_attention_mma(const AttentionParams& p, int num_splits, int split_size,
+                                        float* partial_out, float* partial_lse,
+                                        cudaStream_t stream);
+cudaError_t launch_decode_attention_mma_fused(const AttentionParams& p, const DecodeFusion& f,
+                                              int num_splits, int split_size, float* partial_out,
+                                              float* partial_lse, cudaStream_t stream);
+// out[row] = sum_s w_s o_s / sum_s w_s, w_s = 2^(lse_s - max) over the num_splits partial
+// results of each of `rows` (token, head) rows (attention_decode.cu).
+cudaError_t launch_decode_combine(const float* partial_out, const float* partial_lse, int64_t rows,
+                                  int num_splits, int head_dim, void* out, cudaStream_t stream);
+
 // ---- small-M GEMV (gemv_kernels.cu) ----
 
 // out_s = x @ w_s^T for up to kGemvMaxSegments weights sharing the input (q/k/v, gate/up):
@@ -196,6 +236,47 @@ struct GemvParams {
 };
 cudaError_t launch_gemv(const GemvParams& p, cudaStream_t stream);
 
+// ---- small-M GEMM on tensor cores (mma_gemv_kernels.cu) ----
+
+// out_s = x @ w_s^T for m = 1..kMmaGemvMaxM rows (batched decode steps): the weights are
+// streamed once, as in the GEMV, and multiplied on the tensor cores (mma.sync m16n8k16,
+// fp32 accumulation; the weight rows are the mma M dimension, the tokens N, padded to 8,
+// 16, 32 or 64). A tile is 128 weight rows over a range of K (split-K: `splits` ranges per
+// tile, each CTA's fp32 partial to `partials`, summed in a fixed order by the last CTA of
+// the tile, so results do not depend on timing). Segments as in GemvParams (q/k/v,
+// gate/up as one launch, no weight layout change). Epilogues:
+// - plain: out_s bf16 or fp32;
+// - residual (one segment, bf16): out = bf16(acc) (stored where out is set) and
+//   residual += out (bf16), the add of the next add + norm;
+// - act (two segments of equal rows: gate, up; tiles pair 64 gate and 64 up rows): act =
+//   bf16(silu(bf16 gate) * bf16 up), the outputs left unwritten.
+// x: [m, k] bf16, k % 8 == 0, 16-byte aligned; weights 16-byte aligned.
+constexpr int kMmaGemvMaxM = 64;
+struct MmaGemvParams {
+  const void* x;
+  int m;
+  int64_t k;
+  bool out_f32;
+  int num_segments;
+  GemvSegment seg[kGemvMaxSegments];
+  void* residual = nullptr;
+  void* act = nullptr;
+  // From mma_gemv_plan; partials and counters are needed when splits > 1.
+  int splits = 1;
+  float* partials = nullptr;  // plan.partial_floats
+  int* counters = nullptr;    // plan.tiles int32, zero before the first launch; left zero
+};
+struct MmaGemvPlan {
+  int tiles = 0;
+  int splits = 1;
+  int ctas = 0;
+  size_t partial_floats = 0;
+};
+// The tiling and K split for p's shape on the current device (occupancy x SMs CTAs);
+// max_splits caps the split (1: no partials). Invalid shapes give tiles = 0.
+MmaGemvPlan mma_gemv_plan(const MmaGemvParams& p, int max_splits = 32);
+cudaError_t launch_mma_gemv(const MmaGemvParams& p, const MmaGemvPlan& plan, cudaStream_t stream);
+
 // ---- greedy pick and log-probabilities (sample_kernels.cu) ----
 
 // For each row of fp32 logits ([rows, vocab]): the argmax (highest logit, lowest id on
@@ -207,7 +288,39 @@ constexpr int kGreedyMaxTop = 32;
 constexpr int kGreedyResultInts = 3 + 2 * kGreedyMaxTop;
 // Scratch bytes launch_greedy needs for `rows` rows of `vocab`.
 size_t greedy_scratch_bytes(int rows, int vocab, int top);
+// lse (optional, [rows]): each row's log-sum-exp of the logits (the sampling kernels' logprob).
 cudaError_t launch_greedy(const float* logits, int rows, int vocab, int top, void* scratch,
-                          int32_t* results, cudaStream_t stream);
+                          int32_t* results, cudaStream_t stream, float* lse = nullptr);
+
+// ---- general sampling (sampling_kernels.cu) ----
+
+// sample_row (sampling/row_sampler.h) for every row of `logits` ([rows, vocab] fp32, vocab <=
+// sample_math::kMaxVocab), after launch_greedy has filled `results` (the top list) and
+// sample_scratch_lse (the raw log-sum-exp) from the same, still raw, logits: writes each row's
+// pick to results[row * kGreedyResultInts + 0] (-1: nothing can be picked) and its raw
+// log-softmax to + 1. The penalties are applied to `logits` in place (raw values of penalty
+// tokens saved to penalty_raw). Everything the rows say is read on the device, so a step
+// graph records this once per (rows, vocab). Host-validated: penalty tokens inside the
+// vocabulary and strictly increasing per row, mask rows and penalty ranges in bounds.
+struct SampleArgs {
+  float* logits;
+  int rows;
+  int vocab;
+  const SampleRow* sample_rows;   // [rows]
+  const uint32_t* masks;          // [mask rows, meta[0]]
+  const int32_t* meta;            // [0]: mask_words
+  const int32_t* penalty_tokens;  // SampleBatch::penalty_tokens
+  const int32_t* penalty_counts;
+  float* penalty_raw;             // same length: the raw logits of the penalty tokens
+  int32_t* results;               // [rows, kGreedyResultInts]
+  void* scratch;                  // sample_scratch_bytes(rows, vocab), zeroed once
+  // No sampled row (SampleBatch::greedy_only()): skip the top-k / top-p / draw kernels, whose
+  // launches cost ~20 us each at 256 rows even when every CTA exits at once.
+  bool greedy_only = false;
+};
+size_t sample_scratch_bytes(int rows, int vocab);
+// Where, inside the scratch, launch_greedy must write its lse for launch_sample.
+float* sample_scratch_lse(void* scratch, int rows, int vocab);
+cudaError_t launch_sample(const SampleArgs& args, cudaStream_t stream);
 
 }  // namespace hearth::cuda

@@ -177,6 +177,37 @@ __global__ void __launch_bounds__(128)
   }
 }
 
+// fp8 KV-cache write: one CTA per token, 8 elements (16 bytes in, 8 out) per thread step.
+template <bool kVec>
+__global__ void kv_cache_write_fp8_kernel(const bf16* __restrict__ k, const bf16* __restrict__ v,
+                                          const int32_t* __restrict__ slot_mapping, int row_elems,
+                                          float k_inv, float v_inv, uint8_t* __restrict__ k_cache,
+                                          uint8_t* __restrict__ v_cache) {
+  pdl_wait();
+  pdl_trigger();
+  const int t = blockIdx.x;
+  const int64_t slot = slot_mapping[t];
+  if (slot < 0) return;  // padding token
+  const bf16* ks = k + static_cast<int64_t>(t) * row_elems;
+  const bf16* vs = v + static_cast<int64_t>(t) * row_elems;
+  uint8_t* kd = k_cache + slot * row_elems;
+  uint8_t* vd = v_cache + slot * row_elems;
+  if constexpr (kVec) {
+    for (int i = threadIdx.x; i < row_elems / 8; i += blockDim.x) {
+      float f[8];
+      unpack8(reinterpret_cast<const uint4*>(ks)[i], f);
+      reinterpret_cast<uint2*>(kd)[i] = pack8_e4m3(f, k_inv);
+      unpack8(reinterpret_cast<const uint4*>(vs)[i], f);
+      reinterpret_cast<uint2*>(vd)[i] = pack8_e4m3(f, v_inv);
+    }
+  } else {
+    for (int i = threadIdx.x; i < row_elems; i += blockDim.x) {
+      kd[i] = static_cast<uint8_t>(f32x2_to_e4m3x2(__bfloat162float(ks[i]) * k_inv, 0.0f) & 0xFF);
+      vd[i] = static_cast<uint8_t>(f32x2_to_e4m3x2(__bfloat162float(vs[i]) * v_inv, 0.0f) & 0xFF);
+    }
+  }
+}
+
 template <int TPR>
 cudaError_t launch_vec(bf16* q, bf16* k, const bf16* v, int tokens, int heads, int kv_heads,
                        int head_dim, const bf16* q_w, const bf16* k_w, float eps,
@@ -233,6 +264,15 @@ cudaError_t launch_qk_norm_rope(void* q, void* k, int tokens, int heads, int kv_
                    aligned16(q_w) && aligned16(k_w) &&
                    (cache == nullptr || (aligned16(cache->v) && aligned16(cache->k_cache) &&
                                          aligned16(cache->v_cache)));
+  if (cache != nullptr && cache->fp8) {
+    // fp8 cache (prefill path): the norm + RoPE in place, then the fp8 write of k and v.
+    const cudaError_t e = launch_qk_norm_rope(q, k, tokens, heads, kv_heads, head_dim, q_w, k_w,
+                                              eps, rope, positions, stream, nullptr);
+    if (e != cudaSuccess) return e;
+    return launch_kv_cache_write_fp8(k, cache->v, cache->slot_mapping, tokens,
+                                     kv_heads * head_dim, cache->k_scale, cache->v_scale,
+                                     cache->k_cache, cache->v_cache, stream);
+  }
   if (vec) {
     const bf16* v = cache != nullptr ? static_cast<const bf16*>(cache->v) : nullptr;
     const int32_t* slots = cache != nullptr ? cache->slot_mapping : nullptr;
@@ -252,6 +292,24 @@ cudaError_t launch_qk_norm_rope(void* q, void* k, int tokens, int heads, int kv_
   if (e != cudaSuccess || cache == nullptr) return e;
   return launch_kv_cache_write(k, cache->v, cache->slot_mapping, tokens, kv_heads * head_dim,
                                cache->k_cache, cache->v_cache, stream);
+}
+
+cudaError_t launch_kv_cache_write_fp8(const void* k, const void* v, const int32_t* slot_mapping,
+                                      int tokens, int row_elems, float k_scale, float v_scale,
+                                      void* k_cache, void* v_cache, cudaStream_t stream) {
+  if (tokens <= 0) return cudaGetLastError();
+  const auto* kk = static_cast<const bf16*>(k);
+  const auto* vv = static_cast<const bf16*>(v);
+  auto* kc = static_cast<uint8_t*>(k_cache);
+  auto* vc = static_cast<uint8_t*>(v_cache);
+  const float k_inv = 1.0f / k_scale, v_inv = 1.0f / v_scale;
+  // 8-byte stores of 8 elements: rows of a multiple of 8 elements, 16-byte aligned inputs
+  // (the cache rows are then 8-byte aligned).
+  if (row_elems % 8 == 0 && aligned16(k) && aligned16(v) && aligned16(k_cache) && aligned16(v_cache))
+    return launch_pdl(kv_cache_write_fp8_kernel<true>, dim3(tokens), dim3(128), 0, stream, kk, vv,
+                      slot_mapping, row_elems, k_inv, v_inv, kc, vc);
+  return launch_pdl(kv_cache_write_fp8_kernel<false>, dim3(tokens), dim3(128), 0, stream, kk, vv,
+                    slot_mapping, row_elems, k_inv, v_inv, kc, vc);
 }
 
 }  // namespace hearth::cuda

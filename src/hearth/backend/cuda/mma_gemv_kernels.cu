@@ -1,0 +1,576 @@
+// Small-M GEMM on tensor cores: out = x @ w^T for 2..64 input rows (batched decode steps).
+#include <algorithm>
+
+#include "hearth/backend/cuda/device_utils.cuh"
+#include "hearth/backend/cuda/kernels.h"
+
+namespace hearth::cuda {
+
+namespace {
+
+enum Epi { kEpiPlain = 0, kEpiResidual = 1, kEpiSwiglu = 2 };
+
+// cp.async with a memory clobber (the ring reuses slots; see gemv_kernels.cu).
+__device__ __forceinline__ void copy16(uint32_t smem, const void* gmem, int src_bytes) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem), "l"(gmem),
+               "r"(src_bytes)
+               : "memory");
+}
+__device__ __forceinline__ void copy_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void copy_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+}
+// Two 8x8 bf16 matrices (lanes 0-15 give the row addresses; the others' are ignored).
+__device__ __forceinline__ void ldmatrix_x2(uint32_t r[2], const void* smem) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0, %1}, [%2];\n"
+               : "=r"(r[0]), "=r"(r[1])
+               : "r"(smem_addr(smem)));
+}
+__device__ __forceinline__ float silu_mul(float g, float u) { return g / (1.0f + __expf(-g)) * u; }
+__device__ __forceinline__ float round_bf16(float v) { return __bfloat162float(__float2bfloat16(v)); }
+
+}  // namespace
+
+// Why a kernel of our own:
+// The GEMV (gemv_kernels.cu) does m x 8 FMAs per weight value on the CUDA cores: past m = 1 it is
+// instruction-bound (39-71 % of copy at m = 2..4), and cuBLASLt at m = 16..64 spends its
+// time in tiles sized for compute (split-K reduce kernels, 64-96 CTA grids on 132 SMs).
+// This kernel keeps the GEMV's shape (a persistent grid streaming the weights through a
+// cp.async ring, first stages issued before pdl_wait) and moves the arithmetic onto
+// mma.sync:
+// - a tile is 128 weight rows (mma M) by all m tokens (mma N, padded to MT x 8), over one
+//   of `splits` ranges of K; a stage is 64 values of K: 16 KB of weights and m_pad x 128 B
+//   of x, both in shared memory, 4 stages in the ring (3 in flight while one is used);
+// - 8 warps as 4 row groups (32 rows) x 2 K halves (32 values each): every weight value is
+//   read from shared memory once, x four times; the halves are added at the tile's end;
+// - rows in shared memory are 128 B with 16-byte chunks XOR-swizzled by (row & 7), so the
+//   ldmatrix reads of 8 rows at one chunk hit 8 different bank groups;
+// - with splits > 1 each CTA writes its fp32 tile partial in fragment order (coalesced
+//   float4), and the last CTA of the tile (atomic counter, reset by it) sums all partials
+//   in split order and runs the epilogue: the result does not depend on which CTA ends
+//   last;
+// - the epilogue scratch (k-half sums, the gate/up exchange) is the ring slot of the stage
+//   just consumed, which no copy refills before the next iteration's barrier.
+namespace {
+
+constexpr int kMmaTileRows = 128;
+constexpr int kMmaBK = 64;  // K values per stage (128 B per row)
+// Ring depth: 4 stages at 2 CTAs per SM (m <= 16: 6 stages, 96 KB of weights in flight
+// per SM); 8 stages at 1 CTA per SM for m > 16, whose accumulators need more than the 128
+// registers of two 256-thread CTAs per SM (7 stages, 112 KB in flight). Devices with less
+// shared memory per block (Ada: 99 KB) take 4 stages there too.
+template <int MT>
+constexpr int mma_min_ctas() {
+  return MT >= 4 ? 1 : 2;
+}
+constexpr int kMmaWBytes = kMmaTileRows * kMmaBK * 2;  // 16 KB
+constexpr int kMmaThreads = 256;
+
+struct MmaShape {
+  int tiles;
+  int splits;
+  int stages_per_split;  // K stages per split (the last split may have fewer)
+  int k_stages;          // K stages in all
+};
+
+template <int MT>
+constexpr int mma_stage_bytes() {
+  return kMmaWBytes + MT * 8 * kMmaBK * 2;
+}
+
+// Byte offset of 16-byte chunk c of row r in a swizzled stage array of 128-byte rows.
+__device__ __forceinline__ uint32_t swz(int r, int c) {
+  return static_cast<uint32_t>(r * 128 + ((c ^ (r & 7)) << 4));
+}
+
+// Weight row r (0..127) of tile `tile`: its first chunk, or nullptr past the end.
+template <int kEpi>
+__device__ __forceinline__ const uint4* mma_row_ptr(const MmaGemvParams& p, int tile, int r,
+                                                    int64_t chunks) {
+  if constexpr (kEpi == kEpiSwiglu) {
+    const int64_t row = static_cast<int64_t>(tile) * (kMmaTileRows / 2) + (r & 63);
+    if (row >= p.seg[0].rows) return nullptr;
+    return static_cast<const uint4*>(p.seg[r >> 6].w) + row * chunks;
+  } else {
+    int64_t row = static_cast<int64_t>(tile) * kMmaTileRows + r;
+#pragma unroll
+    for (int s = 0; s < kGemvMaxSegments; ++s) {
+      if (s < p.num_segments) {
+        if (row < p.seg[s].rows) return static_cast<const uint4*>(p.seg[s].w) + row * chunks;
+        row -= p.seg[s].rows;
+      }
+    }
+    return nullptr;
+  }
+}
+
+// Stores v as output (row R of the concatenated segments, token tok).
+__device__ __forceinline__ void mma_store(const MmaGemvParams& p, int64_t R, int tok, float v) {
+  for (int s = 0; s < p.num_segments; ++s) {
+    if (R < p.seg[s].rows) {
+      const int64_t o = static_cast<int64_t>(tok) * p.seg[s].rows + R;
+      if (p.out_f32)
+        static_cast<float*>(p.seg[s].out)[o] = v;
+      else
+        static_cast<bf16*>(p.seg[s].out)[o] = __float2bfloat16(v);
+      return;
+    }
+    R -= p.seg[s].rows;
+  }
+}
+
+template <int MT, int kEpi, int kMmaStages>
+__global__ void __launch_bounds__(kMmaThreads, mma_min_ctas<MT>())
+    mma_gemv_kernel(const MmaGemvParams p, const MmaShape shape) {
+  extern __shared__ __align__(128) unsigned char s_ring_mma[];
+  __shared__ int s_last;
+  constexpr int kStageBytes = mma_stage_bytes<MT>();
+  constexpr int kXChunks = MT * 8 * 8;  // 16-byte chunks of x per stage
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int wr = warp & 3, wk = warp >> 2;
+  const int g = lane >> 2, tq = lane & 3;
+  const int64_t chunks = p.k / 8;
+  const int items = shape.tiles * shape.splits;
+  const uint32_t ring = smem_addr(s_ring_mma);
+
+  auto item_stages = [&](int item) {
+    const int first = (item % shape.splits) * shape.stages_per_split;
+    return min(shape.stages_per_split, shape.k_stages - first);
+  };
+
+  // Issue side: the item, its stage, and this thread's 4 weight rows (tid / 8 + 32 i,
+  // chunk tid % 8 of every stage).
+  int i_item = blockIdx.x, i_stage = 0, i_count = 0, i_kc0 = 0;
+  const uint4* w_rows[4];
+  auto begin_issue = [&]() {
+    if (i_item < items) {
+      const int tile = i_item / shape.splits;
+      i_kc0 = (i_item % shape.splits) * shape.stages_per_split;
+      i_count = item_stages(i_item);
+#pragma unroll
+      for (int i = 0; i < 4; ++i) w_rows[i] = mma_row_ptr<kEpi>(p, tile, (tid >> 3) + 32 * i, chunks);
+    }
+  };
+  begin_issue();
+  const int cc = tid & 7;
+  auto issue_w = [&](int slot, int kc) {
+    const int64_t c = static_cast<int64_t>(kc) * 8 + cc;
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const int r = (tid >> 3) + 32 * i;
+      const bool ok = w_rows[i] != nullptr && c < chunks;
+      copy16(ring + slot * kStageBytes + swz(r, cc), ok ? static_cast<const void*>(w_rows[i] + c) : p.x,
+             ok ? 16 : 0);
+    }
+  };
+  auto issue_x = [&](int slot, int kc) {
+#pragma unroll
+    for (int id0 = 0; id0 < kXChunks; id0 += kMmaThreads) {
+      const int id = id0 + tid;
+      if (kXChunks % kMmaThreads == 0 || id < kXChunks) {
+        const int tok = id >> 3, c8 = id & 7;
+        const int64_t c = static_cast<int64_t>(kc) * 8 + c8;
+        const bool ok = tok < p.m && c < chunks;
+        copy16(ring + slot * kStageBytes + kMmaWBytes + swz(tok, c8),
+               ok ? static_cast<const void*>(static_cast<const uint4*>(p.x) + tok * chunks + c) : p.x,
+               ok ? 16 : 0);
+      }
+    }
+  };
+  // The K stage the issue side is at (-1: past this CTA's last item), and the step to the
+  // next one (after its copies are issued: the next item's row pointers replace w_rows).
+  auto issue_kc = [&]() -> int { return i_item < items ? i_kc0 + i_stage : -1; };
+  auto issue_advance = [&]() {
+    if (i_item < items && ++i_stage == i_count) {
+      i_stage = 0;
+      i_item += gridDim.x;
+      begin_issue();
+    }
+  };
+
+  // Prologue: the weights of the first stages before pdl_wait (they do not depend on the
+  // previous kernel), x after it. Group 0 holds W0..W2 and X0, groups 1 and 2 X1 and X2.
+  int pro_kc[kMmaStages - 1];
+#pragma unroll
+  for (int s = 0; s < kMmaStages - 1; ++s) {
+    pro_kc[s] = issue_kc();
+    if (pro_kc[s] >= 0) issue_w(s, pro_kc[s]);
+    issue_advance();
+  }
+  pdl_wait();
+  pdl_trigger();
+#pragma unroll
+  for (int s = 0; s < kMmaStages - 1; ++s) {
+    if (pro_kc[s] >= 0) issue_x(s, pro_kc[s]);
+    copy_commit();
+  }
+
+  float acc[2][MT][4];
+#pragma unroll
+  for (int mi = 0; mi < 2; ++mi)
+#pragma unroll
+    for (int nt = 0; nt < MT; ++nt)
+#pragma unroll
+      for (int j = 0; j < 4; ++j) acc[mi][nt][j] = 0.0f;
+
+  int c_item = blockIdx.x, c_stage = 0;
+  int c_count = c_item < items ? item_stages(c_item) : 0;
+  int slot = 0;
+  while (c_item < items) {
+    copy_wait<kMmaStages - 2>();  // this stage's copies (this thread's) have landed
+    __syncthreads();              // ... everyone's; and the slot refilled next is free
+    {
+      const int kc = issue_kc();
+      const int fill = slot == 0 ? kMmaStages - 1 : slot - 1;
+      if (kc >= 0) {
+        issue_w(fill, kc);
+        issue_x(fill, kc);
+      }
+      issue_advance();
+      copy_commit();
+    }
+    const unsigned char* ws = s_ring_mma + slot * kStageBytes;
+    const unsigned char* xs = ws + kMmaWBytes;
+    // K step by K step (16 values): the A fragments of one step (8 registers) and one
+    // B fragment at a time keep the MT = 8 kernel within 128 registers.
+#pragma unroll
+    for (int kk = 0; kk < 2; ++kk) {
+      uint32_t a[2][4];
+#pragma unroll
+      for (int mi = 0; mi < 2; ++mi)
+        ldmatrix_x4(a[mi], ws + swz(wr * 32 + mi * 16 + (lane & 15), wk * 4 + kk * 2 + (lane >> 4)));
+      // All B fragments of the step first: the asm statements keep their order, so a load
+      // placed between two mma would make each mma wait for its own load's latency.
+      uint32_t b[MT][2];
+#pragma unroll
+      for (int nt = 0; nt < MT; ++nt)
+        ldmatrix_x2(b[nt], xs + swz(nt * 8 + (lane & 7), wk * 4 + kk * 2 + ((lane >> 3) & 1)));
+#pragma unroll
+      for (int nt = 0; nt < MT; ++nt)
+#pragma unroll
+        for (int mi = 0; mi < 2; ++mi) mma_bf16_16816(acc[mi][nt], a[mi], b[nt][0], b[nt][1]);
+    }
+
+    if (++c_stage < c_count) {
+      slot = slot == kMmaStages - 1 ? 0 : slot + 1;
+      continue;
+    }
+    // ---- end of an item ----
+    const int item = c_item;
+    const int tile = item / shape.splits;
+    float* scratch = reinterpret_cast<float*>(s_ring_mma + slot * kStageBytes);
+    __syncthreads();  // every warp is done reading this stage before it becomes scratch
+    // Sum the two K halves (two rounds of 4 warps x MT x 32 lanes x 4 floats <= 16 KB).
+#pragma unroll
+    for (int mi = 0; mi < 2; ++mi) {
+      if (wk == 1) {
+#pragma unroll
+        for (int nt = 0; nt < MT; ++nt)
+          reinterpret_cast<float4*>(scratch)[(wr * MT + nt) * 32 + lane] =
+              make_float4(acc[mi][nt][0], acc[mi][nt][1], acc[mi][nt][2], acc[mi][nt][3]);
+      }
+      __syncthreads();
+      if (wk == 0) {
+#pragma unroll
+        for (int nt = 0; nt < MT; ++nt) {
+          const float4 o = reinterpret_cast<const float4*>(scratch)[(wr * MT + nt) * 32 + lane];
+          acc[mi][nt][0] += o.x;
+          acc[mi][nt][1] += o.y;
+          acc[mi][nt][2] += o.z;
+          acc[mi][nt][3] += o.w;
+        }
+      }
+      __syncthreads();
+    }
+    bool finish = true;
+    if (shape.splits > 1) {
+      // Partials in fragment order: [item][wr][mi][nt][lane] float4.
+      constexpr int kItemF4 = 4 * 2 * MT * 32;
+      float4* part = reinterpret_cast<float4*>(p.partials);
+      if (wk == 0) {
+#pragma unroll
+        for (int mi = 0; mi < 2; ++mi)
+#pragma unroll
+          for (int nt = 0; nt < MT; ++nt)
+            __stcg(part + static_cast<size_t>(item) * kItemF4 + ((wr * 2 + mi) * MT + nt) * 32 + lane,
+                   make_float4(acc[mi][nt][0], acc[mi][nt][1], acc[mi][nt][2], acc[mi][nt][3]));
+      }
+      __threadfence();
+      __syncthreads();
+      if (tid == 0) {
+        const int done = atomicAdd(p.counters + tile, 1);
+        s_last = done == shape.splits - 1;
+        if (s_last) p.counters[tile] = 0;  // for the next launch
+      }
+      __syncthreads();
+      finish = s_last != 0;
+      if (finish && wk == 0) {
+        __threadfence();
+        // Every split's partial, in split order (the same sum whichever CTA is last).
+        // kU splits at a time, all their 2 x MT loads independent of each other (one L2
+        // round trip per kU splits: a loop over the splits inside each fragment measured
+        // 70 us for a 50 MB q|k|v at m = 64, and one split per round trip left o_proj at
+        // 58 % of copy); added in split order, so the sum is the same whoever is last.
+        constexpr int kU = MT >= 4 ? 1 : 4 / MT;
+#pragma unroll
+        for (int mi = 0; mi < 2; ++mi)
+#pragma unroll
+          for (int nt = 0; nt < MT; ++nt)
+#pragma unroll
+            for (int j = 0; j < 4; ++j) acc[mi][nt][j] = 0.0f;
+        for (int sp0 = 0; sp0 < shape.splits; sp0 += kU) {
+          float4 o[kU][2][MT];
+#pragma unroll
+          for (int u = 0; u < kU; ++u) {
+            const float4* src = part + static_cast<size_t>(tile * shape.splits + sp0 + u) * kItemF4 + lane;
+#pragma unroll
+            for (int mi = 0; mi < 2; ++mi)
+#pragma unroll
+              for (int nt = 0; nt < MT; ++nt)
+                o[u][mi][nt] = sp0 + u < shape.splits ? __ldcg(src + ((wr * 2 + mi) * MT + nt) * 32)
+                                                      : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+          }
+#pragma unroll
+          for (int u = 0; u < kU; ++u) {
+            if (sp0 + u >= shape.splits) break;
+#pragma unroll
+            for (int mi = 0; mi < 2; ++mi)
+#pragma unroll
+              for (int nt = 0; nt < MT; ++nt) {
+                acc[mi][nt][0] += o[u][mi][nt].x;
+                acc[mi][nt][1] += o[u][mi][nt].y;
+                acc[mi][nt][2] += o[u][mi][nt].z;
+                acc[mi][nt][3] += o[u][mi][nt].w;
+              }
+          }
+        }
+      }
+    }
+    if (finish) {
+      // acc[mi][nt][2h + j]: row wr*32 + mi*16 + g + 8h of the tile, token nt*8 + 2tq + j.
+      if constexpr (kEpi == kEpiSwiglu) {
+        // Row groups 0-1 hold gate rows, 2-3 the up rows of the same 64 outputs.
+        if (wk == 0 && wr >= 2) {
+#pragma unroll
+          for (int mi = 0; mi < 2; ++mi)
+#pragma unroll
+            for (int nt = 0; nt < MT; ++nt)
+              reinterpret_cast<float4*>(scratch)[(((wr - 2) * 2 + mi) * MT + nt) * 32 + lane] =
+                  make_float4(acc[mi][nt][0], acc[mi][nt][1], acc[mi][nt][2], acc[mi][nt][3]);
+        }
+        __syncthreads();
+        if (wk == 0 && wr < 2) {
+#pragma unroll
+          for (int mi = 0; mi < 2; ++mi)
+#pragma unroll
+            for (int nt = 0; nt < MT; ++nt) {
+              const float4 u4 = reinterpret_cast<const float4*>(scratch)[((wr * 2 + mi) * MT + nt) * 32 + lane];
+              const float u[4] = {u4.x, u4.y, u4.z, u4.w};
+#pragma unroll
+              for (int j = 0; j < 4; ++j) {
+                const int64_t row = static_cast<int64_t>(tile) * 64 + wr * 32 + mi * 16 + g + 8 * (j >> 1);
+                const int tok = nt * 8 + 2 * tq + (j & 1);
+                if (row < p.seg[0].rows && tok < p.m)
+                  static_cast<bf16*>(p.act)[tok * p.seg[0].rows + row] =
+                      __float2bfloat16(silu_mul(round_bf16(acc[mi][nt][j]), round_bf16(u[j])));
+              }
+            }
+        }
+        __syncthreads();  // the scratch is the ring slot refilled next
+      } else {
+        if (wk == 0) {
+#pragma unroll
+          for (int mi = 0; mi < 2; ++mi)
+#pragma unroll
+            for (int nt = 0; nt < MT; ++nt)
+#pragma unroll
+              for (int j = 0; j < 4; ++j) {
+                const int64_t R = static_cast<int64_t>(tile) * kMmaTileRows + wr * 32 + mi * 16 + g + 8 * (j >> 1);
+                const int tok = nt * 8 + 2 * tq + (j & 1);
+                if (tok >= p.m) continue;
+                if constexpr (kEpi == kEpiResidual) {
+                  if (R < p.seg[0].rows) {
+                    const bf16 o = __float2bfloat16(acc[mi][nt][j]);
+                    const int64_t at = static_cast<int64_t>(tok) * p.seg[0].rows + R;
+                    if (p.seg[0].out != nullptr) static_cast<bf16*>(p.seg[0].out)[at] = o;
+                    bf16* res = static_cast<bf16*>(p.residual) + at;
+                    *res = __float2bfloat16(__bfloat162float(*res) + __bfloat162float(o));
+                  }
+                } else {
+                  mma_store(p, R, tok, acc[mi][nt][j]);
+                }
+              }
+        }
+      }
+    }
+#pragma unroll
+    for (int mi = 0; mi < 2; ++mi)
+#pragma unroll
+      for (int nt = 0; nt < MT; ++nt)
+#pragma unroll
+        for (int j = 0; j < 4; ++j) acc[mi][nt][j] = 0.0f;
+    c_item += gridDim.x;
+    c_stage = 0;
+    c_count = c_item < items ? item_stages(c_item) : 0;
+    slot = slot == kMmaStages - 1 ? 0 : slot + 1;
+  }
+  copy_wait<0>();  // nothing may be in flight into shared memory at exit
+}
+
+bool mma_deep_ring(int stage_bytes) {
+  static const int optin = [] {
+    int dev = 0, v = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&v, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess)
+      return 0;
+    return v;
+  }();
+  return 8 * stage_bytes + 1024 <= optin;
+}
+
+template <int MT, int kEpi, int kStages>
+cudaError_t mma_kernel_setup(int* ctas_per_sm) {
+  auto* kernel = mma_gemv_kernel<MT, kEpi, kStages>;
+  constexpr int kSmem = kStages * mma_stage_bytes<MT>();
+  static int occupancy = 0;
+  static const cudaError_t attr = [&] {
+    cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem);
+    if (e == cudaSuccess)
+      e = cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
+                               static_cast<int>(cudaSharedmemCarveoutMaxShared));
+    if (e == cudaSuccess)
+      e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occupancy, kernel, kMmaThreads, kSmem);
+    return e;
+  }();
+  *ctas_per_sm = occupancy;
+  return attr;
+}
+
+// occ != nullptr: only the occupancy query (the kernel's attributes set once).
+template <int MT, int kEpi, int kStages>
+cudaError_t mma_launch(const MmaGemvParams& p, const MmaShape& shape, int ctas, cudaStream_t stream,
+                       int* occ) {
+  int o = 0;
+  const cudaError_t e = mma_kernel_setup<MT, kEpi, kStages>(occ != nullptr ? occ : &o);
+  if (e != cudaSuccess || occ != nullptr) return e;
+  return launch_pdl(mma_gemv_kernel<MT, kEpi, kStages>, dim3(static_cast<unsigned>(ctas)),
+                    dim3(kMmaThreads), static_cast<size_t>(kStages * mma_stage_bytes<MT>()), stream,
+                    p, shape);
+}
+
+template <int MT, int kEpi>
+cudaError_t mma_launch_mt(const MmaGemvParams& p, const MmaShape& shape, int ctas,
+                          cudaStream_t stream, int* occ) {
+  if constexpr (MT >= 4) {
+    if (mma_deep_ring(mma_stage_bytes<MT>())) return mma_launch<MT, kEpi, 8>(p, shape, ctas, stream, occ);
+  }
+  return mma_launch<MT, kEpi, 4>(p, shape, ctas, stream, occ);
+}
+
+template <int kEpi>
+cudaError_t mma_dispatch(const MmaGemvParams& p, const MmaShape& shape, int ctas, cudaStream_t stream,
+                         int* occ) {
+  if (p.m <= 8) return mma_launch_mt<1, kEpi>(p, shape, ctas, stream, occ);
+  if (p.m <= 16) return mma_launch_mt<2, kEpi>(p, shape, ctas, stream, occ);
+  if (p.m <= 32) return mma_launch_mt<4, kEpi>(p, shape, ctas, stream, occ);
+  return mma_launch_mt<8, kEpi>(p, shape, ctas, stream, occ);
+}
+
+int mma_epi(const MmaGemvParams& p) {
+  return p.act != nullptr ? kEpiSwiglu : p.residual != nullptr ? kEpiResidual : kEpiPlain;
+}
+
+cudaError_t mma_run(const MmaGemvParams& p, const MmaShape& shape, int ctas, cudaStream_t stream,
+                    int* occ) {
+  switch (mma_epi(p)) {
+    case kEpiSwiglu: return mma_dispatch<kEpiSwiglu>(p, shape, ctas, stream, occ);
+    case kEpiResidual: return mma_dispatch<kEpiResidual>(p, shape, ctas, stream, occ);
+    default: return mma_dispatch<kEpiPlain>(p, shape, ctas, stream, occ);
+  }
+}
+
+bool mma_valid(const MmaGemvParams& p) {
+  if (p.m < 1 || p.m > kMmaGemvMaxM || p.k <= 0 || p.k % 8 != 0 || !aligned16(p.x) ||
+      p.num_segments < 1 || p.num_segments > kGemvMaxSegments)
+    return false;
+  for (int s = 0; s < p.num_segments; ++s)
+    if (!aligned16(p.seg[s].w) || p.seg[s].rows < 0) return false;
+  if (p.residual != nullptr && (p.act != nullptr || p.num_segments != 1 || p.out_f32)) return false;
+  if (p.act != nullptr && (p.num_segments != 2 || p.seg[0].rows != p.seg[1].rows || p.out_f32))
+    return false;
+  return true;
+}
+
+int64_t mma_tiles(const MmaGemvParams& p) {
+  if (p.act != nullptr) return (p.seg[0].rows + kMmaTileRows / 2 - 1) / (kMmaTileRows / 2);
+  int64_t rows = 0;
+  for (int s = 0; s < p.num_segments; ++s) rows += p.seg[s].rows;
+  return (rows + kMmaTileRows - 1) / kMmaTileRows;
+}
+
+int device_sms() {
+  static const int sms = [] {
+    int dev = 0, n = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess)
+      return 0;
+    return n;
+  }();
+  return sms;
+}
+
+}  // namespace
+
+MmaGemvPlan mma_gemv_plan(const MmaGemvParams& p, int max_splits) {
+  MmaGemvPlan plan;
+  if (!mma_valid(p)) return plan;
+  const int64_t tiles = mma_tiles(p);
+  int occ = 0;
+  if (tiles <= 0 || tiles > (1 << 24) || mma_run(p, MmaShape{}, 0, nullptr, &occ) != cudaSuccess ||
+      occ < 1 || device_sms() < 1)
+    return plan;
+  const int slots = occ * device_sms();
+  const int k_stages = static_cast<int>((p.k + kMmaBK - 1) / kMmaBK);
+  const int m_pad = p.m <= 8 ? 8 : p.m <= 16 ? 16 : p.m <= 32 ? 32 : 64;
+  // Cost in weight stages on the busiest CTA: ceil(items / slots) items of up to
+  // stages_per_split stages; under one wave each CTA streams alone at about its own
+  // in-flight bytes, so fewer CTAs scale the time up. An item adds its epilogue (about a
+  // stage) and, split, the partial write, fence and counter (two L2 round trips during
+  // which the ring is not refilled: ~3 more stages).
+  double best = 1e30;
+  int best_s = 1;
+  for (int s = 1; s <= std::max(1, std::min(max_splits, k_stages)); ++s) {
+    const int per = (k_stages + s - 1) / s;
+    if ((s - 1) * per >= k_stages) continue;  // an empty split
+    const int64_t items = tiles * s;
+    const double waves = static_cast<double>((items + slots - 1) / slots);
+    double cost = waves * per + waves * (s > 1 ? 4.0 : 1.0);
+    if (items < slots) cost *= static_cast<double>(slots) / static_cast<double>(items);
+    if (cost < best - 1e-9) {
+      best = cost;
+      best_s = s;
+    }
+  }
+  plan.tiles = static_cast<int>(tiles);
+  plan.splits = best_s;
+  plan.ctas = static_cast<int>(std::min<int64_t>(tiles * best_s, slots));
+  plan.partial_floats = best_s > 1 ? static_cast<size_t>(tiles) * best_s * kMmaTileRows * m_pad : 0;
+  return plan;
+}
+
+cudaError_t launch_mma_gemv(const MmaGemvParams& p, const MmaGemvPlan& plan, cudaStream_t stream) {
+  if (!mma_valid(p) || plan.tiles != mma_tiles(p)) return cudaErrorInvalidValue;
+  if (plan.tiles == 0) return cudaGetLastError();  // no rows
+  if (plan.splits < 1 || plan.ctas < 1 || p.splits != plan.splits ||
+      (plan.splits > 1 && (p.partials == nullptr || p.counters == nullptr)))
+    return cudaErrorInvalidValue;
+  MmaShape shape;
+  shape.tiles = plan.tiles;
+  shape.splits = plan.splits;
+  shape.k_stages = static_cast<int>((p.k + kMmaBK - 1) / kMmaBK);
+  shape.stages_per_split = (shape.k_stages + plan.splits - 1) / plan.splits;
+  return mma_run(p, shape, plan.ctas, stream, nullptr);
+}
+
+}  // namespace hearth::cuda
