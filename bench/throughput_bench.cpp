@@ -4,6 +4,8 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <exception>
+#include <optional>
 #include <thread>
 
 #include "hearth/core/error.h"
@@ -21,6 +23,7 @@ double ms_between(Clock::time_point a, Clock::time_point b) {
 
 struct RequestTiming {
   bool ok = false;
+  std::string error;
   int output_tokens = 0;
   double ttft_ms = 0;
   double tpot_ms = -1;  // < 0: fewer than 2 tokens
@@ -38,6 +41,8 @@ void ThroughputSpec::validate(int vocab_size, int max_model_len) const {
   if (input_len + output_len > max_model_len)
     fail("--input-len {} + --output-len {} exceed the context of {} tokens", input_len, output_len, max_model_len);
   if (vocab_size <= 0) fail("model has no vocabulary");
+  if (!(temperature >= 0.0f)) fail("--temperature must be >= 0, got {}", temperature);
+  if (!(top_p > 0.0f && top_p <= 1.0f)) fail("--top-p must be in (0, 1], got {}", top_p);
 }
 
 std::vector<std::vector<int32_t>> make_prompts(const ThroughputSpec& spec, int vocab_size) {
@@ -76,13 +81,28 @@ ThroughputReport run_throughput(AsyncEngine& engine, const ThroughputSpec& spec,
   auto run_one = [&](int i) {
     Request r;
     r.prompt_ids = prompts[static_cast<size_t>(i)];
-    r.params.temperature = 0.0f;
+    r.params.temperature = spec.temperature;
+    r.params.top_p = spec.top_p;
+    r.params.top_k = spec.top_k;
+    r.params.seed = spec.seed + static_cast<uint64_t>(i);
     r.params.max_tokens = spec.output_len;
-    r.params.ignore_eos = true;
+    // EOS is ignored so every request produces output_len tokens; a constrained request
+    // ends when its value is complete instead (the engine refuses ignore_eos with one).
+    r.params.ignore_eos = spec.constraint == nullptr;
+    r.params.constraint = spec.constraint;
     RequestTiming& t = timings[static_cast<size_t>(i)];
     const Clock::time_point start = Clock::now();
     Clock::time_point first{}, last{};
-    RequestStream s = engine.submit(std::move(r));
+    // A refused request counts as failed (with its error), never ends the process.
+    std::optional<RequestStream> submitted;
+    try {
+      submitted.emplace(engine.submit(std::move(r)));
+    } catch (const std::exception& e) {
+      t.ok = false;
+      t.error = std::string("submit: ") + e.what();
+      return;
+    }
+    RequestStream& s = *submitted;
     while (std::optional<RequestOutput> out = s.next()) {
       const Clock::time_point now = Clock::now();
       if (!out->token_ids.empty()) {
@@ -90,7 +110,10 @@ ThroughputReport run_throughput(AsyncEngine& engine, const ThroughputSpec& spec,
         last = now;
         t.output_tokens += static_cast<int>(out->token_ids.size());
       }
-      if (out->finished()) t.ok = out->finish_reason == FinishReason::Length || out->finish_reason == FinishReason::Stop;
+      if (out->finished()) {
+        t.ok = out->finish_reason == FinishReason::Length || out->finish_reason == FinishReason::Stop;
+        if (!t.ok) t.error = std::string(to_string(out->finish_reason)) + ": " + out->error;
+      }
     }
     if (t.output_tokens > 0) t.ttft_ms = ms_between(start, first);
     if (t.output_tokens > 1) t.tpot_ms = ms_between(first, last) / (t.output_tokens - 1);
@@ -114,7 +137,13 @@ ThroughputReport run_throughput(AsyncEngine& engine, const ThroughputSpec& spec,
   }
   for (auto& c : clients) c.join();
   const double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
-  const EngineStats after = engine.stats();
+  // The engine publishes its statistics after handing out a step's outputs: wait (briefly)
+  // for the snapshot of the final step.
+  EngineStats after = engine.stats();
+  for (int i = 0; i < 200 && (after.running > 0 || after.waiting > 0); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    after = engine.stats();
+  }
 
   ThroughputReport rep;
   rep.spec = spec;
@@ -123,7 +152,7 @@ ThroughputReport run_throughput(AsyncEngine& engine, const ThroughputSpec& spec,
   for (size_t i = 0; i < timings.size(); ++i) {
     const RequestTiming& t = timings[i];
     if (!t.ok) {
-      ++rep.failed_requests;
+      if (rep.failed_requests++ == 0) rep.first_error = t.error.empty() ? "no final output" : t.error;
       continue;
     }
     rep.prompt_tokens += static_cast<uint64_t>(spec.input_len);
@@ -144,6 +173,11 @@ ThroughputReport run_throughput(AsyncEngine& engine, const ThroughputSpec& spec,
   rep.prefix_cache_hit_rate =
       queried ? static_cast<double>(after.prefix_hit_tokens - before.prefix_hit_tokens) / static_cast<double>(queried) : 0;
   rep.preemptions = after.preemptions - before.preemptions;
+  rep.steps = after.steps - before.steps;
+  rep.graph_steps = after.graph_steps - before.graph_steps;
+  rep.padded_rows = after.padded_rows - before.padded_rows;
+  rep.gpu_idle_ms = after.gpu_idle_ms - before.gpu_idle_ms;
+  rep.gpu_busy_ms = after.gpu_busy_ms - before.gpu_busy_ms;
   return rep;
 }
 
@@ -153,6 +187,9 @@ nlohmann::json ThroughputReport::to_json() const {
           {"output_len", spec.output_len},
           {"concurrency", spec.concurrency > 0 ? spec.concurrency : spec.requests},
           {"shared_prefix_len", spec.shared_prefix_len},
+          {"temperature", spec.temperature},
+          {"top_p", spec.top_p},
+          {"top_k", spec.top_k},
           {"elapsed_s", elapsed_s},
           {"prompt_tokens", prompt_tokens},
           {"output_tokens", output_tokens},
@@ -162,7 +199,15 @@ nlohmann::json ThroughputReport::to_json() const {
           {"tpot_ms", {{"p50", tpot_p50_ms}, {"p99", tpot_p99_ms}}},
           {"prefix_cache_hit_rate", prefix_cache_hit_rate},
           {"preemptions", preemptions},
-          {"failed_requests", failed_requests}};
+          {"failed_requests", failed_requests},
+          {"first_error", first_error},
+          {"steps", steps},
+          {"graph_steps", graph_steps},
+          {"padded_rows", padded_rows},
+          {"gpu_idle", {{"ms", gpu_idle_ms},
+                        {"fraction", gpu_idle_fraction()},
+                        {"ms_per_step", steps > 1 ? gpu_idle_ms / static_cast<double>(steps - 1) : 0.0},
+                        {"busy_ms", gpu_busy_ms}}}};
 }
 
 }  // namespace hearth::bench

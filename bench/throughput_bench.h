@@ -7,9 +7,12 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <string>
 #include <nlohmann/json.hpp>
 
 #include "hearth/engine.h"
+#include "hearth/sampling/constrained_decoder.h"
 
 namespace hearth::bench {
 
@@ -19,7 +22,15 @@ struct ThroughputSpec {
   int output_len = 256;
   int concurrency = 0;        // 0: all requests at once
   int shared_prefix_len = 0;  // leading prompt tokens common to every request
-  uint64_t seed = 0;          // prompt tokens
+  uint64_t seed = 0;          // prompt tokens (and, + request index, each request's sampling seed)
+  // Sampling of every request: greedy by default; temperature > 0 exercises the sampling
+  // path (on the device where the backend can).
+  float temperature = 0.0f;
+  float top_p = 1.0f;
+  int top_k = 0;
+  // Output constraint of every request (--json-schema); null: unconstrained. Constrained
+  // requests end when their value is complete, so they may produce fewer tokens.
+  std::shared_ptr<const Constraint> constraint;
   void validate(int vocab_size, int max_model_len) const;  // throws hearth::Error naming the flag
 };
 
@@ -37,6 +48,17 @@ struct ThroughputReport {
   double prefix_cache_hit_rate = 0;  // over this run
   uint64_t preemptions = 0;          // during this run
   int failed_requests = 0;
+  std::string first_error;  // the error (or finish reason) of the first failed request
+  // Engine steps during this run, and the device's idle time between them as the engine
+  // thread sees it (EngineStats::gpu_idle_ms: picks read -> next step queued).
+  uint64_t steps = 0;
+  uint64_t graph_steps = 0;
+  uint64_t padded_rows = 0;
+  double gpu_idle_ms = 0;
+  double gpu_busy_ms = 0;
+  double gpu_idle_fraction() const {
+    return gpu_idle_ms + gpu_busy_ms > 0 ? gpu_idle_ms / (gpu_idle_ms + gpu_busy_ms) : 0.0;
+  }
 
   nlohmann::json to_json() const;
 };

@@ -50,6 +50,7 @@ struct GenerateArgs {
   int max_model_len = 0;
   int max_num_seqs = 64;
   int max_num_batched_tokens = 16384;
+  std::string kv_cache_dtype = "auto";
   bool json_out = false;
   std::string tokenizer_dir;   // --tokenizer: instead of the model directory's files
   std::string json_schema;     // --json-schema: a schema file constraining every output
@@ -266,6 +267,7 @@ int run_generate(const GenerateArgs& a) {
     // One request: the reference loop.
     GeneratorOptions gopts;
     gopts.max_model_len = a.max_model_len;
+    gopts.kv_cache_dtype = parse_kv_cache_dtype(a.kv_cache_dtype);
     Generator generator(*checkpoint, *backend, gopts);
     results.push_back(generator.generate(requests[0]));
   } else {
@@ -275,6 +277,7 @@ int run_generate(const GenerateArgs& a) {
     eopts.max_model_len = a.max_model_len;
     eopts.max_num_seqs = a.max_num_seqs;
     eopts.max_num_batched_tokens = a.max_num_batched_tokens;
+    eopts.kv_cache_dtype = a.kv_cache_dtype;
     Engine engine(*checkpoint, *backend, eopts);
     try {
       results = engine.generate_all(requests);
@@ -324,6 +327,7 @@ void register_generate(CLI::App& app, Runner& runner) {
   cmd->add_option("--max-model-len", a->max_model_len, "context length (default: the model's)");
   cmd->add_option("--max-num-seqs", a->max_num_seqs, "batch file: sequences running at once");
   cmd->add_option("--max-num-batched-tokens", a->max_num_batched_tokens, "batch file: tokens per engine step");
+  cmd->add_option("--kv-cache-dtype", a->kv_cache_dtype, "KV cache element type: auto (the activation dtype) or fp8 (e4m3)");
   cmd->add_flag("--json", a->json_out, "print one JSON object per request");
   cmd->add_option("--tokenizer", a->tokenizer_dir, "tokenizer directory (default: the model's)");
   cmd->add_option("--json-schema", a->json_schema, "constrain every output to this JSON Schema file");

@@ -75,9 +75,31 @@ struct EngineOptions {
   bool enable_chunked_prefill = true;
   // KV cache capacity; the first one set wins. None set: max_num_seqs sequences at full
   // context, at most 4 GiB of KV, at least one sequence at full context.
+  // On a GPU the default is measured instead: what the memory budget leaves after the
+  // weights, a warm-up step's peak activations and the step graphs (engine/memory_plan.h).
   int64_t num_kv_blocks = 0;
   int64_t kv_cache_tokens = 0;
   uint64_t kv_cache_bytes = 0;
+  // --kv-cache-dtype: "auto" (the backend's activation dtype: bf16 on CUDA) or "fp8" /
+  // "fp8_e4m3" (one byte per element, scale 1.0 per tensor, as vLLM's option without
+  // calibrated scales): half the KV bytes a decode step reads, twice the tokens per GiB.
+  std::string kv_cache_dtype = "auto";
+
+  // Output-constraint masks of the next step are computed on this many worker threads (plus
+  // the engine thread) while the step's forward pass runs. -1: min(4, cores - 1); 0: on the
+  // engine thread, still during the forward pass.
+  int mask_threads = -1;
+  // false: each constrained token is accepted (its next mask computed) right after it is
+  // sampled, before the next step is scheduled (the reference for the overlapped order).
+  bool overlap_masks = true;
+  // Decode steps padded to batch-size buckets: -1 when the backend records step graphs, 0
+  // never, 1 always (tests). device_sampling false: sample on the host (A/B, tests).
+  int pad_decode = -1;
+  bool device_sampling = true;
+  // AsyncEngine hands a step's outputs to their readers while the next step's forward pass
+  // runs: -1 when the backend queues work asynchronously (a GPU: readers see tokens a
+  // launch later, microseconds), 0 never (outputs right after their step), 1 always (tests).
+  int pipeline_outputs = -1;
 
   void validate() const;  // throws hearth::Error naming the option
 };
@@ -94,6 +116,15 @@ struct EngineStats {
   int waiting = 0;
   int kv_blocks = 0;
   int kv_free_blocks = 0;
+  // Device idle time between consecutive steps as the engine thread sees it: from reading a
+  // step's picks to the next step's launch (its batch built; the uploads and the graph
+  // replay or first op follow within microseconds). Gaps while the engine has no work are
+  // not counted. busy: from that launch to reading the step's picks.
+  double gpu_idle_ms = 0;
+  double gpu_busy_ms = 0;
+  uint64_t timed_gaps = 0;
+  uint64_t graph_steps = 0;      // steps that replayed or recorded a step graph
+  uint64_t padded_rows = 0;      // padding rows run by bucketed decode steps
   double prefix_cache_hit_rate() const {
     return prefix_query_tokens ? static_cast<double>(prefix_hit_tokens) / static_cast<double>(prefix_query_tokens) : 0.0;
   }

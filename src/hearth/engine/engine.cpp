@@ -1,19 +1,17 @@
 #include "hearth/engine/engine.h"
 
 #include <algorithm>
+#include <thread>
 #include <utility>
 
 #include "hearth/core/error.h"
 #include "hearth/core/log.h"
+#include "hearth/backend/kv_fp8.h"
 #include "hearth/engine/request_rules.h"
 
 namespace hearth {
 
 namespace {
-
-// Default KV cap when no size is given: plenty for the CPU backend and the tests, and a
-// GPU start-up sizes the cache from measured memory instead (plan_kv_from_memory).
-constexpr uint64_t kDefaultKvBytesCap = 4ull << 30;
 
 EngineOptions validated(EngineOptions o) {
   o.validate();
@@ -32,41 +30,57 @@ void EngineOptions::validate() const {
   if (block_size <= 0 || block_size > 1024) fail("KV block size must be in [1, 1024], got {}", block_size);
   if (num_kv_blocks < 0) fail("KV block count must be positive, got {}", num_kv_blocks);
   if (kv_cache_tokens < 0) fail("KV cache token budget must be positive, got {}", kv_cache_tokens);
+  if (mask_threads < -1 || mask_threads > 256) fail("mask threads must be in [-1, 256], got {}", mask_threads);
+  if (pad_decode < -1 || pad_decode > 1) fail("pad_decode must be -1, 0 or 1, got {}", pad_decode);
+  if (pipeline_outputs < -1 || pipeline_outputs > 1) fail("pipeline_outputs must be -1, 0 or 1, got {}", pipeline_outputs);
+  try {
+    (void)parse_kv_cache_dtype(kv_cache_dtype);
+  } catch (const Error& e) {
+    fail("--kv-cache-dtype: {}", e.what());
+  }
 }
 
-KvPlan plan_engine_kv_cache(const EngineOptions& o, const ModelConfig& c, DType kv_dtype, int max_model_len) {
-  KvLayout layout;
-  layout.num_layers = c.num_hidden_layers;
-  layout.num_kv_heads = c.num_key_value_heads;
-  layout.head_dim = c.head_dim;
-  layout.dtype_bytes = static_cast<int>(dtype_size(kv_dtype));
-  layout.block_size = o.block_size;
-  if (o.num_kv_blocks > 0) return plan_kv_from_blocks(o.num_kv_blocks, layout, max_model_len);
-  if (o.kv_cache_tokens > 0) return plan_kv_from_tokens(o.kv_cache_tokens, layout, max_model_len);
-  if (o.kv_cache_bytes > 0) {
-    MemoryUse use;
-    use.budget = o.kv_cache_bytes;
-    return plan_kv_from_memory(use, layout, max_model_len);
-  }
-  layout.validate();
-  const int64_t full_seq = static_cast<int64_t>((max_model_len + o.block_size - 1) / o.block_size) * o.block_size;
-  const int64_t cap = static_cast<int64_t>(kDefaultKvBytesCap / layout.bytes_per_token());
-  const int64_t tokens = std::max(full_seq, std::min(static_cast<int64_t>(o.max_num_seqs) * full_seq, cap));
-  return plan_kv_from_tokens(tokens, layout, max_model_len);
+namespace {
+
+int mask_workers(int requested) {
+  if (requested >= 0) return requested;
+  const int cores = static_cast<int>(std::thread::hardware_concurrency());
+  return std::clamp(cores - 1, 0, 4);
 }
+
+ModelRunnerOptions runner_options(const EngineOptions& o, int max_model_len) {
+  ModelRunnerOptions r;
+  r.kv_cache_dtype = parse_kv_cache_dtype(o.kv_cache_dtype);
+  r.num_blocks = 0;  // allocated after the memory plan
+  r.block_size = o.block_size;
+  r.max_model_len = max_model_len;
+  r.max_num_seqs = o.max_num_seqs;
+  r.pad_decode = o.pad_decode;
+  r.device_sampling = o.device_sampling;
+  return r;
+}
+
+double ms_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+}
+
+}  // namespace
 
 Engine::Engine(const Checkpoint& checkpoint, Backend& backend, EngineOptions options)
     : opts_(validated(std::move(options))),
       max_model_len_(resolve_max_model_len(checkpoint.config(), opts_.max_model_len)),
       eos_ids_(merged_eos_token_ids(checkpoint)),
-      plan_(plan_engine_kv_cache(opts_, checkpoint.config(), backend.activation_dtype(), max_model_len_)),
-      kv_(plan_.num_blocks, opts_.block_size, opts_.enable_prefix_caching),
-      runner_(checkpoint, backend, ModelRunnerOptions{plan_.num_blocks, opts_.block_size, max_model_len_}),
-      scheduler_(SchedulerConfig{opts_.max_num_seqs, opts_.max_num_batched_tokens, opts_.enable_chunked_prefill}, kv_) {
+      runner_(checkpoint, backend, runner_options(opts_, max_model_len_)),
+      plan_(plan_kv_cache(opts_, runner_, max_model_len_)),
+      kv_(plan_.plan.num_blocks, opts_.block_size, opts_.enable_prefix_caching),
+      scheduler_(SchedulerConfig{opts_.max_num_seqs, opts_.max_num_batched_tokens, opts_.enable_chunked_prefill}, kv_),
+      mask_workers_(mask_workers(opts_.mask_threads)) {
   if (!opts_.enable_chunked_prefill && opts_.max_num_batched_tokens < max_model_len_)
     fail("without chunked prefill --max-num-batched-tokens ({}) must be at least the context ({} tokens): "
          "a prompt runs in one step", opts_.max_num_batched_tokens, max_model_len_);
-  log::info("{}", describe(plan_));
+  runner_.init_kv_cache(plan_.plan.num_blocks);
+  if (plan_.measured) log::info("{}", plan_.describe());
+  log::info("{}", describe(plan_.plan));
 }
 
 Engine::~Engine() = default;
@@ -111,6 +125,8 @@ std::optional<RequestOutput> Engine::abort(RequestId id) {
   if (it == seqs_.end()) return std::nullopt;
   std::unique_ptr<Sequence> seq = std::move(it->second);
   seqs_.erase(it);
+  // A deferred accept belongs to a step that has not run yet: drop it with the request.
+  deferred_.erase(std::remove(deferred_.begin(), deferred_.end(), seq.get()), deferred_.end());
   scheduler_.abort(seq.get());
   RequestOutput out;
   out.id = id;
@@ -119,34 +135,123 @@ std::optional<RequestOutput> Engine::abort(RequestId id) {
   return out;
 }
 
-std::vector<RequestOutput> Engine::step() {
+RequestOutput Engine::finish_by_constraint(Sequence* s, FinishReason reason) {
+  scheduler_.finish(s, reason);
+  RequestOutput out;
+  out.id = s->id();
+  out.finish_reason = reason;
+  if (reason == FinishReason::Error) out.error = kConstraintDeadEnd;
+  finish_output(out, *s);
+  return out;
+}
+
+std::vector<RequestOutput> Engine::step(const std::function<void()>& during_forward) {
+  using Clock = std::chrono::steady_clock;
   std::vector<RequestOutput> outs;
   const ScheduledBatch batch = scheduler_.schedule();
-  if (batch.empty()) return outs;
-  std::vector<SampledToken> sampled = runner_.execute(batch);
-  scheduler_.complete(batch);
-  ++stats_.steps;
-  stats_.scheduled_tokens += static_cast<uint64_t>(batch.num_tokens);
+  std::vector<Sequence*> deferred;
+  deferred.swap(deferred_);
+
+  // 1. Queue the forward pass. A sequence whose Sampler still has to accept its last token
+  // (its mask is computed below, meanwhile) cannot export its sampling inputs yet: then the
+  // picks follow the forward pass instead of riding in its launch.
+  if (!batch.empty()) {
+    bool picks_with_forward = true;
+    for (const ScheduledSeq& e : batch.seqs)
+      if (e.wants_logits && e.seq->has_pending_accept()) picks_with_forward = false;
+    runner_.launch(batch, picks_with_forward);
+    if (last_ready_) {
+      stats_.gpu_idle_ms += std::chrono::duration<double, std::milli>(runner_.last_launch_start() - *last_ready_).count();
+      ++stats_.timed_gaps;
+    }
+  }
+  const Clock::time_point launched = runner_.last_launch_start();
+
+  // 2. While it runs: the deferred accepts (the next masks) on the workers, and the caller's work.
+  if (!deferred.empty()) {
+    mask_workers_.start(static_cast<int>(deferred.size()), [&deferred](int i) {
+      deferred[static_cast<size_t>(i)]->accept_pending();
+    });
+  }
+  try {
+    if (during_forward) during_forward();
+  } catch (...) {
+    // The tasks reference `deferred`: they must end before it goes.
+    try {
+      mask_workers_.join();
+    } catch (...) {
+    }
+    throw;
+  }
+  mask_workers_.join();
+  // A constraint told of its token only now may end its request (value complete, or stuck):
+  // what check_stop would have said right after the token in the sequential order.
+  std::vector<std::pair<Sequence*, FinishReason>> ending;
+  for (Sequence* s : deferred) {
+    if (s->sampler().constraint_finished())
+      ending.emplace_back(s, FinishReason::Stop);
+    else if (s->sampler().constraint_dead_end())
+      ending.emplace_back(s, FinishReason::Error);
+  }
+  auto ends = [&](const Sequence* s) {
+    return std::any_of(ending.begin(), ending.end(), [&](const auto& e) { return e.first == s; });
+  };
+
+  // 3. Picks (dropping the rows of requests that just ended), then the bookkeeping.
+  std::vector<SampledToken> sampled;
+  if (!batch.empty()) {
+    std::vector<bool> drop_flags;
+    for (const ScheduledSeq& e : batch.seqs)
+      if (e.wants_logits) drop_flags.push_back(ends(e.seq));
+    const std::unique_ptr<bool[]> drop(new bool[drop_flags.size()]);
+    for (size_t i = 0; i < drop_flags.size(); ++i) drop[i] = drop_flags[i];
+    sampled = runner_.finish(std::span<const bool>(drop.get(), drop_flags.size()));
+    stats_.gpu_busy_ms += ms_since(launched);
+    scheduler_.complete(batch);
+    ++stats_.steps;
+    stats_.scheduled_tokens += static_cast<uint64_t>(batch.num_tokens);
+    if (runner_.last_step_used_graph()) ++stats_.graph_steps;
+    stats_.padded_rows += static_cast<uint64_t>(runner_.last_step_rows() - static_cast<int>(sampled.size()));
+  }
+  for (const auto& [s, reason] : ending) {
+    outs.push_back(finish_by_constraint(s, reason));
+    seqs_.erase(s->id());
+  }
 
   size_t row = 0;
   for (const ScheduledSeq& e : batch.seqs) {
     if (!e.wants_logits) continue;
     Sequence* s = e.seq;
     SampledToken& t = sampled[row++];
-    s->append_token(t.token);
-    ++stats_.generated_tokens;
+    if (t.token < 0) continue;  // dropped: the request ended above
+    // Stop rules that do not depend on the constraint's next state first: when none applies
+    // to a constrained request, its accept (the next mask) waits for the next forward pass.
+    const FinishReason plain = check_stop(s->params(), eos_ids_, t.token, s->prompt_len(), s->num_output() + 1,
+                                          max_model_len_, nullptr);
+    const bool defer = opts_.overlap_masks && plain == FinishReason::None && s->sampler().constraint() != nullptr;
     RequestOutput out;
     out.id = s->id();
     out.token_ids.push_back(t.token);
     if (s->params().logprobs > 0) out.logprobs.push_back(std::move(t.logprobs));
-    out.finish_reason = check_stop(s->params(), eos_ids_, t.token, s->prompt_len(), s->num_output(), max_model_len_,
-                                   &s->sampler());
-    if (out.finish_reason == FinishReason::Error) out.error = kConstraintDeadEnd;
+    ++stats_.generated_tokens;
+    if (defer) {
+      s->append_token_deferred(t.token);
+      deferred_.push_back(s);
+    } else {
+      s->append_token(t.token);
+      out.finish_reason = check_stop(s->params(), eos_ids_, t.token, s->prompt_len(), s->num_output(),
+                                     max_model_len_, &s->sampler());
+      if (out.finish_reason == FinishReason::Error) out.error = kConstraintDeadEnd;
+    }
     if (out.finished()) scheduler_.finish(s, out.finish_reason);
     finish_output(out, *s);
     if (out.finished()) seqs_.erase(s->id());
     outs.push_back(std::move(out));
   }
+  if (!batch.empty() && has_unfinished())
+    last_ready_ = Clock::now();
+  else
+    last_ready_.reset();  // idle until the next request: not a gap between steps
   return outs;
 }
 

@@ -4,6 +4,8 @@
 // caller (e.g. a batch file) can use it directly, or generate_all().
 #pragma once
 
+#include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -13,23 +15,21 @@
 #include "hearth/backend/backend.h"
 #include "hearth/engine.h"
 #include "hearth/engine/generator.h"
+#include "hearth/engine/memory_plan.h"
 #include "hearth/engine/model_runner.h"
 #include "hearth/engine/scheduler.h"
 #include "hearth/engine/sequence.h"
+#include "hearth/engine/task_group.h"
 #include "hearth/kv/kv_cache_manager.h"
 #include "hearth/kv/kv_planning.h"
 #include "hearth/model/checkpoint.h"
 
 namespace hearth {
 
-// The KV cache size EngineOptions asks for (see EngineOptions: blocks, tokens, bytes, or
-// the default). Throws hearth::Error when it cannot hold one sequence at max_model_len.
-KvPlan plan_engine_kv_cache(const EngineOptions& opts, const ModelConfig& config, DType kv_dtype, int max_model_len);
-
 class Engine {
  public:
-  // Uploads the weights, sizes and allocates the KV cache (logging its capacity). The
-  // checkpoint and backend must outlive the engine.
+  // Uploads the weights, sizes (memory_plan.h: on a GPU after a warm-up step) and allocates
+  // the KV cache, logging its capacity. The checkpoint and backend must outlive the engine.
   Engine(const Checkpoint& checkpoint, Backend& backend, EngineOptions options = {});
   ~Engine();
   Engine(const Engine&) = delete;
@@ -46,8 +46,10 @@ class Engine {
   std::optional<RequestOutput> abort(RequestId id);
 
   // One step; returns an output for every request that got a token this step (and its
-  // finish reason when it finished).
-  std::vector<RequestOutput> step();
+  // finish reason when it finished), or whose output constraint ended it (no new token).
+  // `during_forward` runs on this thread while the step's forward pass runs on the device
+  // (e.g. handing the previous step's outputs to their readers); it must not touch the engine.
+  std::vector<RequestOutput> step(const std::function<void()>& during_forward = {});
   bool has_unfinished() const { return scheduler_.has_unfinished(); }
   std::vector<RequestId> unfinished_ids() const;
 
@@ -56,8 +58,15 @@ class Engine {
   // no other request in flight.
   std::vector<GenerationResult> generate_all(std::span<const GenerationRequest> requests);
 
+  // Whether AsyncEngine should deliver outputs during the next step's forward pass
+  // (EngineOptions::pipeline_outputs).
+  bool pipeline_outputs() const {
+    return opts_.pipeline_outputs >= 0 ? opts_.pipeline_outputs > 0 : runner_.backend().supports_graphs();
+  }
   EngineStats stats() const;
-  const KvPlan& kv_plan() const { return plan_; }
+  const KvPlan& kv_plan() const { return plan_.plan; }
+  // The memory terms of the KV plan (measured on a GPU), for the start-up log.
+  std::string memory_summary() const { return plan_.describe(); }
   int max_model_len() const { return max_model_len_; }
   const ModelConfig& config() const { return runner_.config(); }
   const EngineOptions& options() const { return opts_; }
@@ -67,14 +76,24 @@ class Engine {
 
  private:
   void finish_output(RequestOutput& out, const Sequence& seq);
+  // Ends a request whose output constraint, told of its last token only now (a deferred
+  // accept), is complete or stuck: an output without a new token.
+  RequestOutput finish_by_constraint(Sequence* seq, FinishReason reason);
 
   EngineOptions opts_;
   int max_model_len_ = 0;
   std::vector<int> eos_ids_;
-  KvPlan plan_;
-  KvCacheManager kv_;
   ModelRunner runner_;
+  MeasuredPlan plan_;
+  KvCacheManager kv_;
   Scheduler scheduler_;
+  // Constrained sequences whose last token their Sampler has not accepted yet: the next
+  // step accepts it (computing the next mask) on mask_workers_ while its forward pass runs.
+  std::vector<Sequence*> deferred_;
+  TaskGroup mask_workers_;
+  // Host-observed device idle time between steps: from the previous step's picks being read
+  // to this step's launch being queued (EngineStats::gpu_idle_ms).
+  std::optional<std::chrono::steady_clock::time_point> last_ready_;
   std::unordered_map<RequestId, std::unique_ptr<Sequence>> seqs_;  // unfinished requests
   std::unordered_map<RequestId, TextDecoderHook> decoders_;
   RequestId next_id_ = 0;

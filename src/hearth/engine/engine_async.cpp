@@ -58,7 +58,9 @@ void AsyncEngine::Impl::loop(const Checkpoint& checkpoint, Backend& backend, Eng
     engine = std::make_unique<Engine>(checkpoint, backend, std::move(options));
     vocab_size = engine->config().vocab_size;
     max_model_len = engine->max_model_len();
-    kv_summary = describe(engine->kv_plan());
+    kv_summary = engine->kv_plan().num_blocks > 0 && engine->memory_summary().rfind("memory:", 0) == 0
+                     ? engine->memory_summary() + "\n" + describe(engine->kv_plan())
+                     : describe(engine->kv_plan());
     publish(*engine);
     std::lock_guard lock(inbox->mutex);
     inbox->accepting = true;  // before `ready`: submit() may run as soon as the constructor returns
@@ -115,6 +117,7 @@ void AsyncEngine::Impl::serve(Engine& engine) {
     }
   };
 
+  std::vector<RequestOutput> ready;  // outputs of the last step, not yet delivered
   for (;;) {
     std::vector<Inbox::Submit> submits;
     std::vector<RequestId> aborts;
@@ -128,6 +131,11 @@ void AsyncEngine::Impl::serve(Engine& engine) {
       aborts.swap(inbox->aborts);
       stop = inbox->stop;
       drain = inbox->drain;
+    }
+    // An abort's final output must not overtake the request's undelivered tokens.
+    if (!aborts.empty() || stop) {
+      for (RequestOutput& out : ready) deliver(std::move(out));
+      ready.clear();
     }
     for (Inbox::Submit& s : submits) {
       streams.emplace(s.id, s.stream);
@@ -151,8 +159,21 @@ void AsyncEngine::Impl::serve(Engine& engine) {
     }
     if (engine.has_unfinished()) {
       try {
-        for (RequestOutput& out : engine.step()) deliver(std::move(out));
+        // The previous step's outputs reach their readers while this step's forward pass
+        // runs on the device; when the engine goes idle they are handed over at once.
+        std::vector<RequestOutput> outs = engine.step([&] {
+          for (RequestOutput& out : ready) deliver(std::move(out));
+          ready.clear();
+        });
+        for (RequestOutput& out : ready) deliver(std::move(out));
+        ready = std::move(outs);
+        if (!engine.has_unfinished() || !engine.pipeline_outputs()) {
+          for (RequestOutput& out : ready) deliver(std::move(out));
+          ready.clear();
+        }
       } catch (const std::exception& e) {
+        for (RequestOutput& out : ready) deliver(std::move(out));
+        ready.clear();
         // A failed step (device error, internal check) ends the requests in flight with
         // the message; the engine keeps serving new ones.
         log::error("engine step failed: {}", e.what());

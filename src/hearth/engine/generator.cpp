@@ -10,7 +10,8 @@ namespace hearth {
 Generator::Generator(const Checkpoint& checkpoint, Backend& backend, GeneratorOptions opts)
     : backend_(backend),
       opts_(opts),
-      model_(checkpoint.config(), backend.upload_weights(checkpoint.weights()), backend) {
+      model_(checkpoint.config(), backend.upload_weights(checkpoint.weights()), backend),
+      sampling_(backend, checkpoint.config().vocab_size, opts.device_sampling) {
   max_model_len_ = resolve_max_model_len(checkpoint.config(), opts_.max_model_len);
   eos_ids_ = merged_eos_token_ids(checkpoint);
 }
@@ -46,6 +47,7 @@ void Generator::ensure_kv_capacity(int tokens) {
   spec.num_kv_heads = c.num_key_value_heads;
   spec.head_dim = c.head_dim;
   spec.dtype = backend_.activation_dtype();
+  spec.cache_dtype = opts_.kv_cache_dtype;
   backend_.init_kv_cache(spec);
   kv_blocks_ = blocks;
 }
@@ -58,46 +60,49 @@ GenerationResult Generator::generate(const GenerationRequest& req) {
   ensure_kv_capacity(total);
 
   Sampler sampler(p, req.prompt_ids, eos_ids_);
-  // Greedy without penalties is picked on the device where the backend can (the logits
-  // stay there, and decode steps replay step graphs); everything else samples on the host.
-  const bool device_greedy = backend_.supports_device_greedy() && device_greedy_eligible(p);
-  std::vector<GreedyPick> picks;
-  std::vector<float> logits(device_greedy ? 0 : static_cast<size_t>(config().vocab_size));
+  const PickRow rows[] = {{&sampler}};
   GenerationResult out;
   std::vector<int32_t> pending(req.prompt_ids.begin(), req.prompt_ids.end());
-  int cached = 0;  // tokens already in the KV cache
+  int cached = 0;        // tokens already in the KV cache
+  int unaccepted = -1;   // a constrained token fed to this step, accepted while it runs
   for (;;) {
     // Feed `pending` (the prompt in chunks, then one token per decode step).
     const int chunk = std::min<int>(static_cast<int>(pending.size()), opts_.prefill_chunk);
     const bool last_chunk = chunk == static_cast<int>(pending.size());
     const StepBatch step = single_sequence_step(std::span(pending).first(static_cast<size_t>(chunk)), cached,
                                                 kv_blocks_, last_chunk);
-    TokenLogprobs lp;
-    int token = -1;
-    if (device_greedy) {
-      model_.forward_greedy(step, p.logprobs, picks);
-    } else {
-      auto dev = backend_.upload_batch(step);
-      model_.forward(*dev, logits.data());
+    // The picks ride in the forward launch (a decode graph records them) unless the Sampler
+    // still has a token to accept; then they follow it (the Engine's path: step_sampling.h).
+    const bool picks_with_forward = last_chunk && unaccepted < 0;
+    const StepPicks picks = picks_with_forward ? sampling_.launch_picks(rows) : StepPicks::none();
+    const TensorView logits = model_.launch(step, picks);
+    if (unaccepted >= 0) {
+      // The next mask, computed while the forward pass runs (on a GPU backend).
+      sampler.accept(unaccepted);
+      unaccepted = -1;
+      if (sampler.constraint_finished()) {
+        out.finish_reason = to_string(FinishReason::Stop);
+        break;
+      }
+      if (sampler.constraint_dead_end()) fail("{}", kConstraintDeadEnd);
     }
     cached += chunk;
     pending.erase(pending.begin(), pending.begin() + chunk);
     if (!last_chunk) continue;
 
-    if (device_greedy) {
-      token = picks.at(0).id;
-      lp.id = token;
-      lp.logprob = picks[0].logprob;
-      lp.top = picks[0].top;
-    } else {
-      token = sampler.sample(logits, p.logprobs > 0 ? &lp : nullptr);
+    SampledToken picked = std::move(sampling_.pick(rows, logits, picks_with_forward)[0]);
+    const int token = picked.token;
+    out.ids.push_back(token);
+    if (p.logprobs > 0) out.logprobs.push_back(std::move(picked.logprobs));
+    const int produced = static_cast<int>(out.ids.size());
+    if (opts_.overlap_masks && sampler.constraint() != nullptr &&
+        check_stop(p, eos_ids_, token, prompt_len, produced, max_model_len_, nullptr) == FinishReason::None) {
+      unaccepted = token;
+      pending.push_back(token);
+      continue;
     }
     sampler.accept(token);
-    out.ids.push_back(token);
-    if (p.logprobs > 0) out.logprobs.push_back(std::move(lp));
-
-    const FinishReason stop = check_stop(p, eos_ids_, token, prompt_len, static_cast<int>(out.ids.size()), max_model_len_,
-                                         &sampler);
+    const FinishReason stop = check_stop(p, eos_ids_, token, prompt_len, produced, max_model_len_, &sampler);
     if (stop == FinishReason::Error) fail("{}", kConstraintDeadEnd);
     if (stop != FinishReason::None) {
       out.finish_reason = to_string(stop);

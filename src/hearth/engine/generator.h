@@ -9,7 +9,9 @@
 #include <vector>
 
 #include "hearth/backend/backend.h"
+#include "hearth/backend/kv_fp8.h"
 #include "hearth/engine/qwen3.h"
+#include "hearth/engine/step_sampling.h"
 #include "hearth/model/checkpoint.h"
 #include "hearth/sampling/sampler.h"
 
@@ -30,6 +32,11 @@ struct GeneratorOptions {
   int max_model_len = 0;   // 0: the model's max_position_embeddings
   int block_size = 16;
   int prefill_chunk = 2048;  // longest prompt slice per forward step
+  // Accept a constrained token (compute its next mask) while the next forward pass runs;
+  // false: right after sampling it (the reference order). Same outputs either way.
+  bool overlap_masks = true;
+  bool device_sampling = true;  // false: sample on the host even where the backend can
+  KvCacheDtype kv_cache_dtype = KvCacheDtype::Auto;  // backend/kv_fp8.h
 };
 
 // A StepBatch for one sequence that owns KV blocks 0..kv_blocks-1 in order (slot ==
@@ -57,6 +64,7 @@ class Generator {
   Backend& backend_;
   GeneratorOptions opts_;
   Qwen3Model model_;
+  StepSampling sampling_;
   int max_model_len_ = 0;
   int kv_blocks_ = 0;
   std::vector<int> eos_ids_;

@@ -3,20 +3,55 @@
 #include <algorithm>
 
 #include "hearth/core/error.h"
-#include "hearth/engine/request_rules.h"
 
 namespace hearth {
 
-StepBatch make_step_batch(const ScheduledBatch& batch, int block_size, int table_width) {
+namespace {
+
+bool pure_decode(const ScheduledBatch& batch) {
+  if (batch.seqs.empty()) return false;
+  for (const ScheduledSeq& e : batch.seqs)
+    if (e.num_tokens != 1 || !e.wants_logits) return false;
+  return true;
+}
+
+int next_pow2(int x) {
+  int p = 1;
+  while (p < x) p *= 2;
+  return p;
+}
+
+}  // namespace
+
+int decode_bucket(int n, int max_seqs) {
+  HEARTH_CHECK(n >= 1 && n <= max_seqs, "decode bucket for {} sequences (max {})", n, max_seqs);
+  // 1, 2, 4, 8, then steps of a third to a half: padding wastes at most a third of the rows
+  // past 16, and the weight-bound GEMMs barely notice extra rows at these sizes.
+  int b = 1;
+  while (b < n) {
+    if (b < 16)
+      b *= 2;
+    else if ((b & (b - 1)) == 0)
+      b += b / 2;  // 16 -> 24, 32 -> 48, 64 -> 96, ...
+    else
+      b = next_pow2(b);  // 24 -> 32, 48 -> 64, ...
+  }
+  return std::min(b, max_seqs);
+}
+
+StepBatch make_step_batch(const ScheduledBatch& batch, int block_size, int table_width, int padded_seqs) {
   StepBatch step;
   const size_t seqs = batch.seqs.size();
-  step.token_ids.reserve(static_cast<size_t>(batch.num_tokens));
-  step.positions.reserve(static_cast<size_t>(batch.num_tokens));
-  step.slot_mapping.reserve(static_cast<size_t>(batch.num_tokens));
-  step.query_start.reserve(seqs + 1);
-  step.context_lens.reserve(seqs);
+  const size_t all_seqs = std::max(seqs, static_cast<size_t>(std::max(padded_seqs, 0)));
+  const size_t all_tokens = static_cast<size_t>(batch.num_tokens) + (all_seqs - seqs);
+  HEARTH_CHECK(all_seqs == seqs || pure_decode(batch), "padding a step that is not a pure decode step");
+  step.token_ids.reserve(all_tokens);
+  step.positions.reserve(all_tokens);
+  step.slot_mapping.reserve(all_tokens);
+  step.query_start.reserve(all_seqs + 1);
+  step.context_lens.reserve(all_seqs);
   step.max_blocks_per_seq = table_width;
-  step.block_tables.assign(seqs * static_cast<size_t>(table_width), -1);
+  step.block_tables.assign(all_seqs * static_cast<size_t>(table_width), -1);
   step.query_start.push_back(0);
   for (size_t s = 0; s < seqs; ++s) {
     const ScheduledSeq& e = batch.seqs[s];
@@ -37,75 +72,95 @@ StepBatch make_step_batch(const ScheduledBatch& batch, int block_size, int table
     std::copy(blocks.begin(), blocks.end(), step.block_tables.begin() + static_cast<std::ptrdiff_t>(s * static_cast<size_t>(table_width)));
     if (e.wants_logits) step.logits_rows.push_back(static_cast<int32_t>(step.token_ids.size()) - 1);
   }
+  // Padding sequences: one token each, written nowhere (slot -1), attending to one position
+  // of block 0 (any valid block: the kernels index the cache through it unchecked).
+  for (size_t s = seqs; s < all_seqs; ++s) {
+    HEARTH_CHECK(table_width >= 1, "padding needs a block table of at least one block");
+    step.token_ids.push_back(0);
+    step.positions.push_back(0);
+    step.slot_mapping.push_back(-1);
+    step.query_start.push_back(static_cast<int32_t>(step.token_ids.size()));
+    step.context_lens.push_back(1);
+    step.block_tables[s * static_cast<size_t>(table_width)] = 0;
+    step.logits_rows.push_back(static_cast<int32_t>(step.token_ids.size()) - 1);
+  }
   return step;
 }
 
 ModelRunner::ModelRunner(const Checkpoint& checkpoint, Backend& backend, const ModelRunnerOptions& opts)
     : backend_(backend),
       model_(checkpoint.config(), backend.upload_weights(checkpoint.weights()), backend),
-      opts_(opts) {
-  HEARTH_CHECK(opts.num_blocks > 0 && opts.block_size > 0 && opts.max_model_len > 0,
-               "model runner options: {} blocks of {}, context {}", opts.num_blocks, opts.block_size, opts.max_model_len);
+      opts_(opts),
+      sampling_(backend, checkpoint.config().vocab_size, opts.device_sampling) {
+  HEARTH_CHECK(opts.num_blocks >= 0 && opts.block_size > 0 && opts.max_model_len > 0 && opts.max_num_seqs > 0,
+               "model runner options: {} blocks of {}, context {}, {} sequences", opts.num_blocks, opts.block_size,
+               opts.max_model_len, opts.max_num_seqs);
   table_width_ = (opts.max_model_len + opts.block_size - 1) / opts.block_size;
-  const ModelConfig& c = checkpoint.config();
-  KvCacheSpec spec;
-  spec.num_layers = c.num_hidden_layers;
-  spec.num_blocks = opts.num_blocks;
-  spec.block_size = opts.block_size;
-  spec.num_kv_heads = c.num_key_value_heads;
-  spec.head_dim = c.head_dim;
-  spec.dtype = backend.activation_dtype();
-  backend.init_kv_cache(spec);
+  if (opts.num_blocks > 0) init_kv_cache(opts.num_blocks);
 }
 
-std::vector<SampledToken> ModelRunner::execute(const ScheduledBatch& batch) {
+void ModelRunner::init_kv_cache(int num_blocks) {
+  HEARTH_CHECK(num_blocks > 0, "KV cache of {} blocks", num_blocks);
+  const ModelConfig& c = config();
+  KvCacheSpec spec;
+  spec.num_layers = c.num_hidden_layers;
+  spec.num_blocks = num_blocks;
+  spec.block_size = opts_.block_size;
+  spec.num_kv_heads = c.num_key_value_heads;
+  spec.head_dim = c.head_dim;
+  spec.dtype = backend_.activation_dtype();
+  spec.cache_dtype = opts_.kv_cache_dtype;
+  backend_.init_kv_cache(spec);
+  opts_.num_blocks = num_blocks;
+}
+
+bool ModelRunner::pad_decode() const {
+  if (opts_.pad_decode >= 0) return opts_.pad_decode > 0;
+  return backend_.supports_graphs();
+}
+
+void ModelRunner::launch(const ScheduledBatch& batch, bool picks_with_forward) {
   HEARTH_CHECK(!batch.empty(), "empty step");
-  const StepBatch step = make_step_batch(batch, opts_.block_size, table_width_);
-  std::vector<Sequence*> wanting;
+  HEARTH_CHECK(opts_.num_blocks > 0, "step before the KV cache was allocated");
+  wanting_.clear();
+  rows_.clear();
   for (const ScheduledSeq& e : batch.seqs)
-    if (e.wants_logits) wanting.push_back(e.seq);
-  std::vector<SampledToken> out(wanting.size());
+    if (e.wants_logits) wanting_.push_back(e.seq);
 
-  // The same choice as the Generator's: greedy picks on the device when every row allows
-  // it (the logits then never cross to the host, and decode steps can replay graphs).
-  bool device_greedy = backend_.supports_device_greedy() && !wanting.empty();
-  int top = 0;
-  for (const Sequence* s : wanting) {
-    device_greedy = device_greedy && device_greedy_eligible(s->params());
-    top = std::max(top, s->params().logprobs);
+  int max_blocks = 1;
+  for (const ScheduledSeq& e : batch.seqs) max_blocks = std::max(max_blocks, static_cast<int>(e.seq->kv.blocks.size()));
+  int width = max_blocks;
+  int padded = 0;
+  if (pure_decode(batch)) {
+    // A graph's key holds the table width: a power of two of blocks (at least 16) keeps the
+    // recordings few while the contexts grow, and the fixed batch small.
+    width = std::min(table_width_, std::max(16, next_pow2(max_blocks)));
+    width = std::max(width, max_blocks);
+    if (pad_decode()) padded = decode_bucket(static_cast<int>(batch.seqs.size()), std::max(opts_.max_num_seqs, static_cast<int>(batch.seqs.size())));
   }
-  if (device_greedy) {
-    model_.forward_greedy(step, top, picks_);
-    HEARTH_CHECK(picks_.size() == wanting.size(), "{} picks for {} rows", picks_.size(), wanting.size());
-    for (size_t r = 0; r < wanting.size(); ++r) {
-      GreedyPick& p = picks_[r];
-      out[r].token = p.id;
-      const int k = wanting[r]->params().logprobs;
-      if (k > 0) {
-        // The top list is best first, so a sequence asking for fewer keeps a prefix.
-        p.top.resize(std::min(p.top.size(), static_cast<size_t>(k)));
-        out[r].logprobs = {p.id, p.logprob, std::move(p.top)};
-      }
-    }
-    return out;
-  }
+  const StepBatch step = make_step_batch(batch, opts_.block_size, width, padded);
+  rows_.reserve(step.logits_rows.size());
+  for (Sequence* s : wanting_) rows_.push_back({&s->sampler()});
+  rows_.resize(step.logits_rows.size());  // padding rows: no sampler
+  last_rows_ = static_cast<int>(step.logits_rows.size());
 
-  const auto vocab = static_cast<size_t>(config().vocab_size);
-  logits_.resize(wanting.size() * vocab);
-  auto dev = backend_.upload_batch(step);
-  model_.forward(*dev, logits_.data());
-  // Output constraints: each sampler masks its row with the bitmask its ConstrainedDecoder
-  // computed when the previous token was accepted (Engine::step -> append_token), on the host.
-  // Overlap goes here: start those mask computations on a small thread pool right after
-  // scheduling, run the forward pass meanwhile, join before this loop; on a GPU backend upload
-  // the bitmasks and apply them next to the logits instead of copying the rows to the host.
-  for (size_t r = 0; r < wanting.size(); ++r) {
-    Sequence* s = wanting[r];
-    const std::span<float> row(logits_.data() + r * vocab, vocab);
-    const bool want_lp = s->params().logprobs > 0;
-    out[r].token = s->sampler().sample(row, want_lp ? &out[r].logprobs : nullptr);
-  }
-  return out;
+  const StepPicks picks = picks_with_forward ? sampling_.launch_picks(rows_) : StepPicks::none();
+  launch_start_ = std::chrono::steady_clock::now();
+  logits_ = model_.launch(step, picks);
+  picks_launched_ = picks_with_forward;
+  launched_ = true;
+}
+
+std::vector<SampledToken> ModelRunner::finish(std::span<const bool> drop) {
+  HEARTH_CHECK(launched_, "finish() without a launched step");
+  launched_ = false;
+  HEARTH_CHECK(drop.empty() || drop.size() == wanting_.size(), "{} drop flags for {} rows", drop.size(),
+               wanting_.size());
+  for (size_t i = 0; i < drop.size(); ++i)
+    if (drop[i]) rows_[i].sampler = nullptr;
+  std::vector<SampledToken> all = sampling_.pick(rows_, logits_, picks_launched_);
+  all.resize(wanting_.size());  // the padding rows' picks go
+  return all;
 }
 
 }  // namespace hearth

@@ -59,21 +59,49 @@ void Qwen3Model::forward(const DeviceBatch& batch, float* logits) {
   if (out.data != nullptr) backend_.to_host_f32(out, logits);
 }
 
-void Qwen3Model::forward_greedy(const StepBatch& step, int top_logprobs,
-                                std::vector<GreedyPick>& picks) {
+int StepPicks::graph_variant() const {
+  switch (kind) {
+    case Kind::None: return -1;
+    case Kind::Greedy: return top_logprobs;
+    case Kind::Sample:
+      // Disjoint from the greedy variants (0..32): 64 + 64 * (the backend's sampling path).
+      return 64 + 64 * sample->graph_variant() + sample->top_logprobs;
+  }
+  return -1;
+}
+
+bool Qwen3Model::graph_eligible(const StepBatch& step) const {
+  if (!use_graphs_ || !backend_.supports_graphs()) return false;
+  const int n = step.num_tokens();
+  if (n == 0 || step.num_seqs() != n || static_cast<int>(step.logits_rows.size()) != n) return false;
+  for (int s = 0; s < n; ++s) {
+    if (step.query_start[static_cast<size_t>(s) + 1] - step.query_start[static_cast<size_t>(s)] != 1) return false;
+    if (step.logits_rows[static_cast<size_t>(s)] != s) return false;
+  }
+  return true;
+}
+
+TensorView Qwen3Model::launch(const StepBatch& step, const StepPicks& picks) {
   const int n = step.num_tokens();
   const int rows = static_cast<int>(step.logits_rows.size());
   HEARTH_CHECK(n > 0, "empty step");
-  HEARTH_CHECK(top_logprobs >= 0, "negative logprobs count {}", top_logprobs);
-  picks.assign(static_cast<size_t>(rows), GreedyPick{});
+  HEARTH_CHECK(picks.kind != StepPicks::Kind::Sample ||
+                   (picks.sample != nullptr && static_cast<int>(picks.sample->rows.size()) == rows),
+               "launch: sampling rows do not match the step's {} logits rows", rows);
+  HEARTH_CHECK(picks.kind != StepPicks::Kind::Greedy || (picks.top_logprobs >= 0 && picks.top_logprobs <= 32),
+               "launch: {} greedy logprobs asked (0..32)", picks.top_logprobs);
   last_graph_ = false;
   ensure_capacity(n, std::max(rows, 1));
-  const bool device_pick = backend_.supports_device_greedy() && top_logprobs <= 32;
+  // Before any graph lookup: a sampling upload that grows the backend's buffers drops the
+  // recordings that hold the old ones.
+  if (picks.kind == StepPicks::Kind::Sample) backend_.upload_sampling(*picks.sample);
+  auto enqueue_picks = [&](TensorView logits) {
+    if (rows == 0) return;
+    if (picks.kind == StepPicks::Kind::Greedy) backend_.enqueue_greedy(logits, picks.top_logprobs);
+    if (picks.kind == StepPicks::Kind::Sample) backend_.enqueue_sample(logits);
+  };
 
-  bool decode = rows > 0 && step.num_seqs() > 0;
-  for (int s = 0; s < step.num_seqs() && decode; ++s)
-    decode = step.query_start[static_cast<size_t>(s) + 1] - step.query_start[static_cast<size_t>(s)] == 1;
-  if (device_pick && decode && use_graphs_ && backend_.supports_graphs()) {
+  if (graph_eligible(step)) {
     // A replay runs no op code: the checks the ops would make on the host happen here
     // (token ids) and in upload_batch_fixed (KV slots and block tables).
     for (int t = 0; t < n; ++t) {
@@ -82,39 +110,50 @@ void Qwen3Model::forward_greedy(const StepBatch& step, int top_logprobs,
         fail("token id {} at row {} is outside the vocabulary of {}", id, t, config_.vocab_size);
     }
     const DeviceBatch& batch = backend_.upload_batch_fixed(step);
-    const GraphKey key{step_shape(step), top_logprobs};
+    const GraphKey key{step_shape(step), picks.graph_variant()};
     last_graph_ = true;
+    TensorView logits = logits_.rows(0, rows);
     if (backend_.has_graph(key)) {
       backend_.replay_graph(key);
-      backend_.read_greedy(picks);
-      return;
+      return logits;
     }
-    // First step of this shape: run it eagerly (this sizes every workspace the recording
-    // will use), read its picks, then record the same ops for the next steps. Recording
-    // runs nothing, so the KV cache is written once.
-    TensorView logits = run_step(batch);
-    backend_.enqueue_greedy(logits, top_logprobs);
-    backend_.read_greedy(picks);
+    // First step of this key: run it eagerly (this sizes every workspace the recording will
+    // use, and its picks are this step's), then record the same ops for the next steps.
+    // Recording runs nothing, so the KV cache is written once.
+    logits = run_step(batch);
+    enqueue_picks(logits);
     backend_.begin_graph(key);
     try {
-      logits = run_step(batch);
-      backend_.enqueue_greedy(logits, top_logprobs);
+      run_step(batch);
+      enqueue_picks(logits);
       backend_.end_graph();
     } catch (...) {
       backend_.cancel_graph();
       throw;
     }
-    return;
+    return logits;
   }
 
-  auto batch = backend_.upload_batch(step);
-  TensorView logits = run_step(*batch);
-  if (rows == 0) return;
-  if (device_pick) {
-    backend_.enqueue_greedy(logits, top_logprobs);
-    backend_.read_greedy(picks);
+  // Eager: the batch must outlive the queued ops. A backend's step batch owns its device
+  // copy; it is kept until the next launch (CUDA releases device memory into a cache that
+  // only work queued later reuses, so dropping it earlier would be safe there too).
+  eager_batch_ = backend_.upload_batch(step);
+  TensorView logits = run_step(*eager_batch_);
+  enqueue_picks(logits);
+  return logits;
+}
+
+void Qwen3Model::forward_greedy(const StepBatch& step, int top_logprobs, std::vector<GreedyPick>& picks) {
+  HEARTH_CHECK(top_logprobs >= 0, "negative logprobs count {}", top_logprobs);
+  const int rows = static_cast<int>(step.logits_rows.size());
+  picks.assign(static_cast<size_t>(rows), GreedyPick{});
+  if (backend_.supports_device_greedy() && top_logprobs <= 32) {
+    launch(step, StepPicks::greedy(top_logprobs));
+    if (rows > 0) backend_.read_greedy(picks);
     return;
   }
+  const TensorView logits = launch(step, StepPicks::none());
+  if (rows == 0) return;
   const auto vocab = static_cast<size_t>(config_.vocab_size);
   std::vector<float> host(static_cast<size_t>(rows) * vocab);
   backend_.to_host_f32(logits, host.data());

@@ -129,7 +129,8 @@ void Scheduler::remove(Sequence* seq) {
 }
 
 void Scheduler::finish(Sequence* seq, FinishReason reason) {
-  HEARTH_CHECK(seq->status == SeqStatus::Running, "finishing request {} that is {}", seq->id(), to_string(seq->status));
+  // Usually running; preempted when a stop rule is decided a step late (a deferred accept).
+  HEARTH_CHECK(seq->status != SeqStatus::Finished, "finishing request {} that is {}", seq->id(), to_string(seq->status));
   remove(seq);
   seq->status = SeqStatus::Finished;
   seq->finish_reason = reason;

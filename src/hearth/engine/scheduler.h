@@ -53,7 +53,8 @@ class Scheduler {
   // After the model ran `batch`: advances each sequence's num_computed and offers its
   // newly full blocks to the prefix cache.
   void complete(const ScheduledBatch& batch);
-  // Ends a running sequence (stop rule hit): frees its blocks.
+  // Ends a sequence (stop rule hit; running, or preempted when the rule is decided a step
+  // late): frees its blocks.
   void finish(Sequence* seq, FinishReason reason);
   // Ends a sequence wherever it is (waiting, preempted, running): frees its blocks.
   void abort(Sequence* seq);

@@ -41,6 +41,14 @@ class Sequence {
 
   // Records a sampled token (and tells the sampler, for penalties).
   void append_token(int32_t token);
+  // Records a sampled token now and tells the sampler later (accept_pending): a constrained
+  // sampler's accept computes the next mask, which the engine overlaps with the next forward
+  // pass (the forward pass needs the token, not the mask).
+  void append_token_deferred(int32_t token);
+  bool has_pending_accept() const { return pending_accept_; }
+  // Tells the sampler of the deferred token. Touches only the sampler: safe on a worker
+  // thread while the engine thread reads tokens() and params().
+  void accept_pending();
   Sampler& sampler() { return sampler_; }
 
   SeqStatus status = SeqStatus::Waiting;
@@ -57,6 +65,7 @@ class Sequence {
   uint64_t arrival_;
   int prompt_len_;
   std::vector<int32_t> tokens_;
+  bool pending_accept_ = false;  // tokens_.back() is not yet accepted by sampler_
   Sampler sampler_;
 };
 

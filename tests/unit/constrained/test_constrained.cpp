@@ -530,6 +530,61 @@ TEST(ConstrainedGeneration, UnsatisfiableSchemaEndsWithAnError) {
   EXPECT_EQ(outs.back().finish_reason, FinishReason::Stop);  // the other request is unaffected
 }
 
+// The next mask computed while the forward pass runs (a deferred accept: the Generator on its
+// own thread, the Engine on worker threads) changes no output: tokens, logprobs and finish
+// reasons equal those of the sequential order (accept, then schedule the next step), on the
+// backend's sampling path and on the host's, with penalties (the accept updates their counts).
+TEST(ConstrainedGeneration, MasksOverlappedWithTheForwardPassChangeNothing) {
+  NEED_FIXTURE();
+  const json schemas = json::parse(kSchemas);
+  std::vector<GenerationRequest> requests;
+  for (size_t s = 0; s < schemas.size(); s += 3) {
+    GenerationRequest r = request_of(*fx, schemas[s], 40 + s, 256);
+    if (s % 2 == 1) r.params.repetition_penalty = 1.3f;
+    if (s % 4 == 0) r.params.logprobs = 2;
+    if (s % 5 == 2) r.params.temperature = 0.0f;
+    requests.push_back(std::move(r));
+  }
+  auto backend = make_cpu_backend(1);
+  GeneratorOptions sequential;
+  sequential.overlap_masks = false;
+  Generator reference(*fx->checkpoint, *backend, sequential);
+  Generator overlapped(*fx->checkpoint, *backend);
+  std::vector<GenerationResult> want;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    want.push_back(reference.generate(requests[i]));
+    const GenerationResult got = overlapped.generate(requests[i]);
+    EXPECT_EQ(got.ids, want[i].ids) << "generator, request " << i;
+    EXPECT_EQ(got.finish_reason, want[i].finish_reason) << "generator, request " << i;
+    ASSERT_EQ(got.logprobs.size(), want[i].logprobs.size()) << i;
+    for (size_t k = 0; k < got.logprobs.size(); ++k) EXPECT_EQ(got.logprobs[k].top, want[i].logprobs[k].top) << i;
+  }
+  struct Variant {
+    bool overlap;
+    int threads;
+    bool device_sampling;
+  };
+  for (const Variant v : {Variant{false, 0, true}, Variant{true, 0, true}, Variant{true, 3, true}, Variant{true, 2, false}}) {
+    EngineOptions eo;
+    eo.max_num_seqs = 8;  // more requests than that: admissions while others decode
+    eo.overlap_masks = v.overlap;
+    eo.mask_threads = v.threads;
+    eo.device_sampling = v.device_sampling;
+    eo.pad_decode = 1;    // the bucketed decode steps of a GPU, on the CPU
+    Engine engine(*fx->checkpoint, *backend, eo);
+    const std::vector<GenerationResult> got = engine.generate_all(requests);
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < want.size(); ++i) {
+      const std::string where = "engine overlap " + std::to_string(v.overlap) + " threads " + std::to_string(v.threads) +
+                                " device " + std::to_string(v.device_sampling) + ", request " + std::to_string(i);
+      EXPECT_EQ(got[i].ids, want[i].ids) << where;
+      EXPECT_EQ(got[i].finish_reason, want[i].finish_reason) << where;
+      ASSERT_EQ(got[i].logprobs.size(), want[i].logprobs.size()) << where;
+      for (size_t k = 0; k < got[i].logprobs.size(); ++k) EXPECT_EQ(got[i].logprobs[k].top, want[i].logprobs[k].top) << where;
+    }
+  }
+}
+
 std::string run_cli(const std::string& args, int& rc) {
   const std::string cmd = std::string(HEARTH_BINARY) + " " + args + " 2>&1";
   FILE* p = ::popen(cmd.c_str(), "r");

@@ -9,10 +9,40 @@
 #include <random>
 
 #include "engine_test_util.h"
+#include "hearth/grammar/grammar.h"
+#include "hearth/sampling/constrained_decoder.h"
 #include "sim.h"
 
 using namespace hearth;
 using namespace hearth::testing;
+
+namespace {
+
+// A JSON array of small integers over a made-up 300-token vocabulary (digits, two-digit
+// numbers, brackets, comma, letters; id 299 a stop token): constrained requests for the tiny
+// model, whose next masks the engine computes during the following forward pass.
+std::shared_ptr<const Constraint> tiny_array_constraint() {
+  std::vector<std::string> bytes(300);
+  for (int i = 0; i < 300; ++i) {
+    if (i < 10) bytes[static_cast<size_t>(i)] = std::string(1, static_cast<char>('0' + i));
+    else if (i < 100) bytes[static_cast<size_t>(i)] = std::to_string(i);
+    else if (i == 100) bytes[100] = "[";
+    else if (i == 101) bytes[101] = "]";
+    else if (i == 102) bytes[102] = ",";
+    else if (i == 103) bytes[103] = "[1";
+    else if (i == 104) bytes[104] = "]\n";
+    else bytes[static_cast<size_t>(i)] = std::string(1, static_cast<char>('a' + i % 26)) + std::to_string(i);
+  }
+  auto c = std::make_shared<Constraint>();
+  c->grammar = grammar::Grammar::from_json_schema(
+      nlohmann::json::parse(R"({"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 99},
+                                "maxItems": 3})"));
+  c->vocabulary = std::make_shared<const grammar::Vocabulary>(std::move(bytes), std::vector<int32_t>{299},
+                                                              std::vector<int32_t>{});
+  return c;
+}
+
+}  // namespace
 
 TEST(EngineProperty, RandomSubmitAbortStepKeepsEveryInvariant) {
   TempDir dir;
@@ -25,7 +55,10 @@ TEST(EngineProperty, RandomSubmitAbortStepKeepsEveryInvariant) {
   o.num_kv_blocks = 10;  // 160 slots: 6 sequences of up to 64 overflow it
   Engine engine(*ckpt, *backend, o);
 
+  const auto array_constraint = tiny_array_constraint();
   std::mt19937 rng(2024);
+  int constrained = 0;
+  std::vector<RequestId> constrained_ids;
   std::map<RequestId, GenerationRequest> submitted;
   std::map<RequestId, GenerationResult> results;
   int aborts = 0;
@@ -40,7 +73,15 @@ TEST(EngineProperty, RandomSubmitAbortStepKeepsEveryInvariant) {
         r.params.temperature = 0.8f;
         r.params.seed = rng();
       }
-      submitted.emplace(engine.add_request(to_request(r)), r);
+      if (rng() % 4 == 0) {  // deferred accepts meet aborts, preemption and prefix hits
+        r.params.constraint = array_constraint;
+        r.params.ignore_eos = false;
+        r.params.max_tokens += 8;
+        ++constrained;
+      }
+      const RequestId id = engine.add_request(to_request(r));
+      if (r.params.constraint) constrained_ids.push_back(id);
+      submitted.emplace(id, r);
     } else if (kind < 6) {
       const std::vector<RequestId> live = engine.unfinished_ids();
       if (!live.empty()) {
@@ -74,6 +115,11 @@ TEST(EngineProperty, RandomSubmitAbortStepKeepsEveryInvariant) {
   EXPECT_GT(s.preemptions, 0u);
   EXPECT_GT(s.prefix_hit_tokens, 0u);
   EXPECT_GT(aborts, 100);
+  EXPECT_GT(constrained, 100);
+  // Some constrained values completed (the constraint's stop, decided a step late).
+  int completed = 0;
+  for (RequestId id : constrained_ids) completed += results[id].finish_reason == "stop";
+  EXPECT_GT(completed, 20);
 
   std::vector<GenerationRequest> finished;
   std::vector<RequestId> ids;

@@ -36,3 +36,51 @@ TEST(StepBatch, RejectsATableThatDoesNotCoverTheFeed) {
   batch.num_tokens = 6;
   EXPECT_THROW(make_step_batch(batch, 4, 2), Error);
 }
+
+TEST(StepBatch, PaddingSequencesWriteNothingAndReadBlockZero) {
+  SamplingParams p;
+  Sequence a(0, 0, prompt_tokens(5), p), b(1, 1, prompt_tokens(9, 1), p);
+  a.kv.blocks = {3, 4};
+  a.num_computed = 4;
+  b.kv.blocks = {6, 1, 2};
+  b.num_computed = 8;
+  ScheduledBatch batch;
+  batch.seqs.push_back({&a, 4, 1, true});
+  batch.seqs.push_back({&b, 8, 1, true});
+  batch.num_tokens = 2;
+  const StepBatch s = make_step_batch(batch, 4, 4, 4);  // two decodes padded to a bucket of 4
+  EXPECT_EQ(s.num_seqs(), 4);
+  EXPECT_EQ(s.token_ids, (std::vector<int32_t>{a.tokens()[4], b.tokens()[8], 0, 0}));
+  EXPECT_EQ(s.positions, (std::vector<int32_t>{4, 8, 0, 0}));
+  EXPECT_EQ(s.slot_mapping, (std::vector<int32_t>{4 * 4 + 0, 2 * 4 + 0, -1, -1}));
+  EXPECT_EQ(s.query_start, (std::vector<int32_t>{0, 1, 2, 3, 4}));
+  EXPECT_EQ(s.context_lens, (std::vector<int32_t>{5, 9, 1, 1}));
+  EXPECT_EQ(s.block_tables, (std::vector<int32_t>{3, 4, -1, -1, 6, 1, 2, -1, 0, -1, -1, -1, 0, -1, -1, -1}));
+  EXPECT_EQ(s.logits_rows, (std::vector<int32_t>{0, 1, 2, 3}));
+  s.validate();
+  // Only pure decode steps are padded.
+  batch.seqs[0].num_tokens = 2;
+  batch.seqs[0].start = 3;
+  batch.num_tokens = 3;
+  EXPECT_THROW(make_step_batch(batch, 4, 4, 4), Error);
+}
+
+TEST(StepBatch, DecodeBucketsGrowByAtMostHalfAndStopAtTheSequenceLimit) {
+  const std::vector<int> want = {1, 2, 4, 4, 8, 8, 8, 8, 16};
+  for (int n = 1; n <= 9; ++n) EXPECT_EQ(decode_bucket(n, 64), want[static_cast<size_t>(n - 1)]) << n;
+  EXPECT_EQ(decode_bucket(17, 64), 24);
+  EXPECT_EQ(decode_bucket(25, 64), 32);
+  EXPECT_EQ(decode_bucket(33, 64), 48);
+  EXPECT_EQ(decode_bucket(49, 64), 64);
+  EXPECT_EQ(decode_bucket(64, 64), 64);
+  EXPECT_EQ(decode_bucket(65, 256), 96);
+  EXPECT_EQ(decode_bucket(97, 256), 128);
+  EXPECT_EQ(decode_bucket(50, 60), 60);  // capped at max_num_seqs
+  for (int n = 1; n <= 300; ++n) {
+    const int b = decode_bucket(n, 300);
+    EXPECT_GE(b, n);
+    EXPECT_LE(b, std::max(16, n + n / 2 + 1)) << n;
+  }
+  EXPECT_THROW(decode_bucket(0, 8), Error);
+  EXPECT_THROW(decode_bucket(9, 8), Error);
+}
