@@ -9,8 +9,12 @@ packages=(
   clang libclang-rt-14-dev            # libFuzzer targets (preset fuzz)
   nlohmann-json3-dev libcli11-dev libfmt-dev libutf8proc-dev libxxhash-dev zlib1g-dev
   libgtest-dev libgmock-dev
+  libyaml-cpp-dev                     # hearth serve --config config.yaml
   python3 python3-jsonschema          # test oracles
 )
+# The server's end-to-end tests drive it with the official OpenAI SDK for Node (npm); a
+# Node.js the machine already has (>= 20) is kept, else Debian's.
+command -v node >/dev/null 2>&1 || packages+=(nodejs npm)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

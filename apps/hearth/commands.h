@@ -16,6 +16,8 @@ void register_tokenize(CLI::App& app, Runner& runner);         // tokenize, deto
 void register_bench_tokenizer(CLI::App& bench, Runner& runner);
 void register_bench_latency(CLI::App& bench, Runner& runner);
 void register_bench_throughput(CLI::App& bench, Runner& runner);
+void register_bench_serve(CLI::App& bench, Runner& runner);
 void register_schema(CLI::App& app, Runner& runner);           // schema check, schema bench
+void register_serve(CLI::App& app, Runner& runner);            // the OpenAI-compatible server
 
 }  // namespace hearth::cli

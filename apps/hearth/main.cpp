@@ -14,10 +14,12 @@ int main(int argc, char** argv) {
   hearth::cli::register_generate(app, runner);
   hearth::cli::register_tokenize(app, runner);
   hearth::cli::register_schema(app, runner);
+  hearth::cli::register_serve(app, runner);
   CLI::App* bench = app.add_subcommand("bench", "benchmarks that print JSON");
   bench->require_subcommand(1);
   hearth::cli::register_bench_latency(*bench, runner);
   hearth::cli::register_bench_throughput(*bench, runner);
+  hearth::cli::register_bench_serve(*bench, runner);
   hearth::cli::register_bench_tokenizer(*bench, runner);
 
   try {

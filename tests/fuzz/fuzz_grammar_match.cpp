@@ -1,6 +1,6 @@
 // A fixed set of schemas driven by arbitrary bytes (the first byte picks the schema): the
 // matcher never crashes, masks agree with accepting each token, rollback restores the mask,
-// and a forced (jump-forward) string is accepted.
+// a forced (jump-forward) string is accepted, and the forced tokens spell a prefix of it.
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
@@ -19,6 +19,7 @@ const std::vector<std::shared_ptr<const Grammar>>& grammars() {
         R"({"$defs":{"n":{"anyOf":[{"type":"null"},{"type":"object","properties":{"k":{"$ref":"#/$defs/n"},"s":{"type":"string","pattern":"^[^x]{0,4}$"}}}]}},"$ref":"#/$defs/n"})",
         R"({"type":"array","items":{"anyOf":[{"type":"number","minimum":-5.5,"maximum":1e4},{"format":"date"},{"type":"boolean"}]}})",
         R"({"oneOf":[{"required":["a"]},{"required":["b"]}],"patternProperties":{"^[ab]$":{"type":"integer","multipleOf":3}},"maxProperties":3})",
+        R"({"type":"object","if":{"properties":{"t":{"const":"a"}},"required":["t"]},"then":{"properties":{"v":{"const":"abc"}},"required":["v"]},"else":{"not":{"properties":{"v":{"type":"string"}}}},"dependentSchemas":{"w":{"required":["t"]}}})",
         "{}",
     };
     std::vector<std::shared_ptr<const Grammar>> out;
@@ -55,6 +56,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   fuzz::check_mask(m, *vocab);
   std::string forced = m.jump_forward_bytes(32);
+  std::vector<int32_t> tokens = m.forced_tokens(8, 32);
+  std::string spelled;
+  for (int32_t id : tokens) spelled += vocab->token(id);
+  if (forced.compare(0, spelled.size(), spelled) != 0) std::abort();
+  for (int32_t id : tokens) {
+    if (!m.accept_token(id)) std::abort();
+  }
+  if (!tokens.empty() && !m.rollback(tokens.size())) std::abort();
   if (!forced.empty() && !m.accept_bytes(forced)) std::abort();
   return 0;
 }
