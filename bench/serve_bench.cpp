@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "hearth/core/error.h"
+#include "percentile.h"
 #include "hearth/core/rng.h"
 
 namespace hearth::bench {
@@ -23,17 +24,6 @@ using json = nlohmann::json;
 constexpr int kMaxWorkers = 2048;
 // An SSE line longer than this is not a completion chunk.
 constexpr size_t kMaxSseLine = 16u << 20;
-
-// numpy's default percentile (linear between order statistics), the definition of
-// bench::percentile in throughput_bench.h; repeated here so that a client of a server over
-// HTTP links no engine.
-double percentile(std::vector<double> v, double p) {
-  std::sort(v.begin(), v.end());
-  const double rank = std::clamp(p, 0.0, 100.0) / 100.0 * static_cast<double>(v.size() - 1);
-  const auto lo = static_cast<size_t>(rank);
-  const size_t hi = std::min(lo + 1, v.size() - 1);
-  return v[lo] + (v[hi] - v[lo]) * (rank - static_cast<double>(lo));
-}
 
 double ms_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();

@@ -58,15 +58,6 @@ std::vector<std::vector<int32_t>> make_prompts(const ThroughputSpec& spec, int v
   return prompts;
 }
 
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0.0;
-  std::sort(v.begin(), v.end());
-  const double rank = std::clamp(p, 0.0, 100.0) / 100.0 * static_cast<double>(v.size() - 1);
-  const auto lo = static_cast<size_t>(std::floor(rank));
-  const size_t hi = std::min(lo + 1, v.size() - 1);
-  return v[lo] + (v[hi] - v[lo]) * (rank - static_cast<double>(lo));
-}
-
 ThroughputReport run_throughput(AsyncEngine& engine, const ThroughputSpec& spec, int vocab_size) {
   spec.validate(vocab_size, engine.max_model_len());
   const auto prompts = make_prompts(spec, vocab_size);

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "hearth/engine.h"
+#include "percentile.h"
 #include "hearth/sampling/constrained_decoder.h"
 
 namespace hearth::bench {
@@ -66,9 +67,6 @@ struct ThroughputReport {
 // The prompts of `spec`: seeded random ids in [0, vocab_size).
 std::vector<std::vector<int32_t>> make_prompts(const ThroughputSpec& spec, int vocab_size);
 
-// p-th percentile (0..100) by linear interpolation between order statistics (numpy's
-// default); 0 for no samples.
-double percentile(std::vector<double> samples, double p);
 
 // Runs the workload on `engine` (which must be otherwise idle) and reports.
 ThroughputReport run_throughput(AsyncEngine& engine, const ThroughputSpec& spec, int vocab_size);

@@ -84,6 +84,8 @@ struct EngineOptions {
   // "fp8_e4m3" (one byte per element, scale 1.0 per tensor, as vLLM's option without
   // calibrated scales): half the KV bytes a decode step reads, twice the tokens per GiB.
   std::string kv_cache_dtype = "auto";
+  // --enforce-eager: no CUDA step graphs (every step launches its kernels one by one).
+  bool enforce_eager = false;
 
   // Output-constraint masks of the next step are computed on this many worker threads (plus
   // the engine thread) while the step's forward pass runs. -1: min(4, cores - 1); 0: on the

@@ -51,6 +51,7 @@ int mask_workers(int requested) {
 ModelRunnerOptions runner_options(const EngineOptions& o, int max_model_len) {
   ModelRunnerOptions r;
   r.kv_cache_dtype = parse_kv_cache_dtype(o.kv_cache_dtype);
+  r.use_graphs = !o.enforce_eager;
   r.num_blocks = 0;  // allocated after the memory plan
   r.block_size = o.block_size;
   r.max_model_len = max_model_len;

@@ -92,6 +92,7 @@ ModelRunner::ModelRunner(const Checkpoint& checkpoint, Backend& backend, const M
       model_(checkpoint.config(), backend.upload_weights(checkpoint.weights()), backend),
       opts_(opts),
       sampling_(backend, checkpoint.config().vocab_size, opts.device_sampling) {
+  model_.set_use_graphs(opts.use_graphs);
   HEARTH_CHECK(opts.num_blocks >= 0 && opts.block_size > 0 && opts.max_model_len > 0 && opts.max_num_seqs > 0,
                "model runner options: {} blocks of {}, context {}, {} sequences", opts.num_blocks, opts.block_size,
                opts.max_model_len, opts.max_num_seqs);

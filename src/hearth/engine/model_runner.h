@@ -34,6 +34,7 @@ struct ModelRunnerOptions {
   int pad_decode = -1;
   bool device_sampling = true;  // false: sample on the host (A/B, tests)
   KvCacheDtype kv_cache_dtype = KvCacheDtype::Auto;  // backend/kv_fp8.h
+  bool use_graphs = true;  // false: every step eager (--enforce-eager)
 };
 
 // The StepBatch of `batch`: each sequence's fed tokens and positions, the KV slot of each

@@ -51,7 +51,9 @@ ModelHost::ModelHost(const ServerConfig& config) {
     fail("tokenizer '{}' has {} tokens but model '{}' only {} rows", tok_dir, tokenizer_->vocab_size(), config.model,
          vocab_size_);
   backend_ = make_backend(config.device);
-  engine_ = std::make_unique<AsyncEngine>(*checkpoint_, *backend_, config.engine);
+  EngineOptions engine_options = config.engine;
+  engine_options.enforce_eager = config.enforce_eager;
+  engine_ = std::make_unique<AsyncEngine>(*checkpoint_, *backend_, engine_options);
   max_model_len_ = engine_->max_model_len();
   // Read once while the engine thread is idle after start-up (it owns the backend after).
   memory_peak_bytes_ = backend_->peak_memory_bytes();
