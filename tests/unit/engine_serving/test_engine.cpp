@@ -4,6 +4,7 @@
 
 #include "engine_test_util.h"
 #include "hearth/core/error.h"
+#include "hearth/engine/memory_plan.h"
 #include "sim.h"
 
 using namespace hearth;
@@ -239,4 +240,43 @@ TEST(Engine, RejectsOptionsThatCannotWork) {
   o.max_model_len = 4096;  // beyond the model's 512 positions
   o.enable_chunked_prefill = true;
   EXPECT_THROW(Engine(*ckpt, *backend, o), Error);
+}
+
+// --kv-cache-dtype fp8: a bad name is refused naming the option; the same KV bytes hold
+// twice the tokens; the batched engine with an fp8 cache still reproduces the one-at-a-time
+// Generator with an fp8 cache token for token (both round every K/V value through e4m3).
+TEST(Engine, Fp8KvCacheOption) {
+  TempDir dir;
+  auto ckpt = tiny_checkpoint(dir);
+  EngineOptions bad;
+  bad.kv_cache_dtype = "fp9";
+  try {
+    bad.validate();
+    ADD_FAILURE() << "kv_cache_dtype fp9 accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--kv-cache-dtype"), std::string::npos) << e.what();
+  }
+
+  EngineOptions o;
+  o.max_model_len = 128;
+  o.kv_cache_bytes = 1u << 20;
+  const KvPlan bf = plan_engine_kv_cache(o, ckpt->config(), DType::F32, o.max_model_len);
+  o.kv_cache_dtype = "fp8";
+  const KvPlan f8 = plan_engine_kv_cache(o, ckpt->config(), DType::F32, o.max_model_len);
+  // F32 elements (the CPU backend's dtype) are 4 bytes, fp8 ones 1.
+  EXPECT_GE(f8.num_blocks, 4 * bf.num_blocks);
+  EXPECT_LT(f8.num_blocks, 4 * (bf.num_blocks + 1));
+
+  std::vector<GenerationRequest> reqs;
+  for (int i = 0; i < 4; ++i) reqs.push_back(greedy_request({3, 5 + i, 7, 11, 13 + 2 * i}, 6, 2));
+  auto ref_backend = make_cpu_backend(1);
+  GeneratorOptions gopts;
+  gopts.max_model_len = 128;
+  gopts.kv_cache_dtype = KvCacheDtype::Fp8E4M3;
+  Generator gen(*ckpt, *ref_backend, gopts);
+  auto backend = make_cpu_backend(1);
+  Engine engine(*ckpt, *backend, o);
+  const std::vector<GenerationResult> got = engine.generate_all(reqs);
+  ASSERT_EQ(got.size(), reqs.size());
+  for (size_t i = 0; i < reqs.size(); ++i) expect_same_result(gen.generate(reqs[i]), got[i], i);
 }
