@@ -75,6 +75,7 @@ int run_serve(const ServeArgs& a) {
   if (a.has("--max-model-len")) c.engine.max_model_len = f.engine.max_model_len;
   if (a.has("--no-prefix-caching")) c.engine.enable_prefix_caching = false;
   if (a.has("--no-chunked-prefill")) c.engine.enable_chunked_prefill = false;
+  if (a.has("--kv-cache-dtype")) c.engine.kv_cache_dtype = f.engine.kv_cache_dtype;
   if (a.has("--kv-cache-memory")) c.engine.kv_cache_bytes = parse_byte_size(a.kv_cache_text, "--kv-cache-memory");
   if (a.has("--device")) c.device.device = f.device.device;
   if (a.has("--threads")) c.device.threads = f.device.threads;
@@ -121,6 +122,8 @@ void register_serve(CLI::App& app, Runner& runner) {
   opt("--max-model-len", f.engine.max_model_len, "context length (default: the model's)");
   flag("--no-prefix-caching", a->no_prefix_caching, "turn the prefix cache off");
   flag("--no-chunked-prefill", a->no_chunked_prefill, "prefill whole prompts in one step");
+  opt("--kv-cache-dtype", f.engine.kv_cache_dtype, "KV cache element type: auto (the activation dtype) or fp8 (e4m3)")
+      ->check(CLI::IsMember({"auto", "fp8", "fp8_e4m3"}));
   opt("--kv-cache-memory", a->kv_cache_text, "KV cache size, e.g. 8GiB (default: planned)");
   opt("--device", f.device.device, "cpu, cuda or auto (cuda when present)");
   opt("--threads", f.device.threads, "CPU backend threads (0 = all cores)");

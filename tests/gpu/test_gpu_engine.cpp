@@ -50,37 +50,39 @@ std::vector<GenerationRequest> staggered_requests() {
   return reqs;
 }
 
-TEST(GpuEngine, BucketedReplaysBetweenMixedStepsCompleteEveryRequestWithItsOwnPicks) {
-  HEARTH_REQUIRE_GPU();
-  hearth::testing::TempDir dir;
-  auto ckpt = engine_model(dir);
-  auto gpu = make_cuda_backend({});
-  const std::vector<GenerationRequest> reqs = staggered_requests();
+struct EngineRun {
+  std::vector<GenerationResult> got;
+  EngineStats stats;
+};
 
+EngineRun run_engine(const Checkpoint& ckpt, Backend& gpu, const std::vector<GenerationRequest>& reqs,
+                     bool enforce_eager) {
   EngineOptions o;
   o.max_model_len = 256;
   o.max_num_seqs = 13;            // buckets 16, 8, 4, ... as the batch drains
   o.max_num_batched_tokens = 48;  // chunked prefill: mixed steps between the replays
   o.num_kv_blocks = 256;
-  std::vector<GenerationResult> got;
-  EngineStats stats;
-  {
-    Engine engine(*ckpt, *gpu, o);
-    got = engine.generate_all(reqs);
-    stats = engine.stats();
-  }
+  o.enforce_eager = enforce_eager;
+  EngineRun run;
+  Engine engine(ckpt, gpu, o);
+  run.got = engine.generate_all(reqs);
+  run.stats = engine.stats();
+  return run;
+}
+
+// Every request complete, and the greedy ones against the Generator (same device, one
+// sequence at a time) up to the first near tie.
+void expect_own_picks(const Checkpoint& ckpt, Backend& gpu, const std::vector<GenerationRequest>& reqs,
+                      const EngineRun& run) {
+  const std::vector<GenerationResult>& got = run.got;
   ASSERT_EQ(got.size(), reqs.size());
   for (size_t i = 0; i < reqs.size(); ++i) {
     EXPECT_EQ(got[i].finish_reason, "length") << i;
     EXPECT_EQ(static_cast<int>(got[i].ids.size()), reqs[i].params.max_tokens) << i;
   }
-  EXPECT_GT(stats.graph_steps, 0u);
-  EXPECT_GT(stats.padded_rows, 0u);
-
-  // Greedy requests against the Generator (same device, one sequence at a time).
   GeneratorOptions go;
   go.max_model_len = 256;
-  Generator gen(*ckpt, *gpu, go);
+  Generator gen(ckpt, gpu, go);
   int compared = 0, near_ties = 0;
   for (size_t i = 0; i < reqs.size(); ++i) {
     if (reqs[i].params.temperature != 0.0f) continue;
@@ -104,9 +106,35 @@ TEST(GpuEngine, BucketedReplaysBetweenMixedStepsCompleteEveryRequestWithItsOwnPi
     }
   }
   std::printf("[ engine ] %llu steps, %llu from graphs, %llu padding rows; %d greedy picks compared, %d near ties\n",
-              static_cast<unsigned long long>(stats.steps), static_cast<unsigned long long>(stats.graph_steps),
-              static_cast<unsigned long long>(stats.padded_rows), compared, near_ties);
+              static_cast<unsigned long long>(run.stats.steps), static_cast<unsigned long long>(run.stats.graph_steps),
+              static_cast<unsigned long long>(run.stats.padded_rows), compared, near_ties);
   EXPECT_GT(compared, 100);
+}
+
+TEST(GpuEngine, BucketedReplaysBetweenMixedStepsCompleteEveryRequestWithItsOwnPicks) {
+  HEARTH_REQUIRE_GPU();
+  hearth::testing::TempDir dir;
+  auto ckpt = engine_model(dir);
+  auto gpu = make_cuda_backend({});
+  const std::vector<GenerationRequest> reqs = staggered_requests();
+  const EngineRun run = run_engine(*ckpt, *gpu, reqs, false);
+  EXPECT_GT(run.stats.graph_steps, 0u);
+  EXPECT_GT(run.stats.padded_rows, 0u);
+  expect_own_picks(*ckpt, *gpu, reqs, run);
+}
+
+// --enforce-eager (EngineOptions::enforce_eager): the same load with every step launched op
+// by op: no step comes from a graph, and every request still gets its own picks.
+TEST(GpuEngine, EnforceEagerRunsNoGraph) {
+  HEARTH_REQUIRE_GPU();
+  hearth::testing::TempDir dir;
+  auto ckpt = engine_model(dir);
+  auto gpu = make_cuda_backend({});
+  const std::vector<GenerationRequest> reqs = staggered_requests();
+  const EngineRun run = run_engine(*ckpt, *gpu, reqs, true);
+  EXPECT_GT(run.stats.steps, 0u);
+  EXPECT_EQ(run.stats.graph_steps, 0u);
+  expect_own_picks(*ckpt, *gpu, reqs, run);
 }
 
 }  // namespace

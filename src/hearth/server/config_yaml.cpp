@@ -122,6 +122,10 @@ void apply_config_yaml_text(std::string_view text, const std::string& what, Serv
       config.engine.enable_chunked_prefill = scalar<bool>(v, w, "true or false");
     } else if (key == "enforce_eager") {
       config.enforce_eager = scalar<bool>(v, w, "true or false");
+    } else if (key == "kv_cache_dtype") {
+      const std::string d = lower(scalar<std::string>(v, w, "a string"));
+      if (d != "auto" && d != "fp8" && d != "fp8_e4m3") bad(w, "'" + d + "' is not one of auto, fp8, fp8_e4m3");
+      config.engine.kv_cache_dtype = d;
     } else if (key == "max_tokens") {
       config.default_max_tokens = positive_int(v, w);
     } else if (key == "temperature") {
@@ -143,7 +147,7 @@ void apply_config_yaml_text(std::string_view text, const std::string& what, Serv
     } else {
       fail("{}:{}: unknown key 'inference.{}' (known: model, quantization, dtype, max_model_len, "
            "gpu_memory_utilization, max_num_seqs, max_batch_size, max_num_batched_tokens, enable_prefix_caching, "
-           "enable_chunked_prefill, enforce_eager, max_tokens, temperature, power_limit, attention_backend)",
+           "enable_chunked_prefill, enforce_eager, kv_cache_dtype, max_tokens, temperature, power_limit, attention_backend)",
            what, w.line, key);
     }
   }

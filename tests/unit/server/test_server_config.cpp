@@ -34,6 +34,7 @@ inference:
   enable_prefix_caching: true
   enable_chunked_prefill: false
   enforce_eager: true
+  kv_cache_dtype: FP8
   max_tokens: 512
   temperature: 0.7
   power_limit: 300
@@ -48,6 +49,7 @@ inference:
   EXPECT_TRUE(c.engine.enable_prefix_caching);
   EXPECT_FALSE(c.engine.enable_chunked_prefill);
   EXPECT_TRUE(c.enforce_eager);
+  EXPECT_EQ(c.engine.kv_cache_dtype, "fp8");
   EXPECT_EQ(*c.default_max_tokens, 512);
   EXPECT_FLOAT_EQ(*c.default_temperature, 0.7f);
   EXPECT_DOUBLE_EQ(*c.power_limit_watts, 300.0);
@@ -76,6 +78,7 @@ TEST(ServerConfig, ErrorsNameTheKeyAndLine) {
       {"inference:\n  temperature: -1\n", "inference.temperature"},
       {"inference:\n  power_limit: -5\n", "inference.power_limit"},
       {"inference:\n  attention_backend: xformers\n", "inference.attention_backend"},
+      {"inference:\n  kv_cache_dtype: int4\n", "inference.kv_cache_dtype"},
       {"inference:\n  model: [a, b]\n", "inference.model"},
       {"inference:\n  max_seqs: 4\n", "unknown key 'inference.max_seqs'"},
       {"server:\n  port: 1\n", "unknown top-level key 'server'"},
