@@ -287,7 +287,7 @@ TEST(GpuParity, ToHostF32OfF32AndBf16Tensors) {
 
 constexpr int kMmaMaxRowsForTests = 64;  // kMmaGemvMaxM (kernels.h is internal to the backend)
 
-// Two CUDA backends that take the small-M GEMM up to its 64 rows (the default stops at 8):
+// Two CUDA backends that take the small-M GEMM up to its 64 rows (the default stops at 16):
 // one with K splits as planned (partials + last-CTA sum), one that never splits (every
 // tile summed by one CTA), so the tests cover both paths at every padding step.
 Backend& mma_backend(bool split) {
