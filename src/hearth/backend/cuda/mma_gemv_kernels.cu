@@ -106,9 +106,9 @@ __device__ __forceinline__ const uint4* mma_row_ptr(const MmaGemvParams& p, int 
                                                     int64_t chunks) {
   constexpr int kHalf = mma_rows<RG>() / 2;
   if constexpr (kEpi == kEpiSwiglu) {
-    const int64_t row = static_cast<int64_t>(tile) * kHalf + (r % kHalf);
+    const int64_t row = static_cast<int64_t>(tile) * kHalf + (r & (kHalf - 1));
     if (row >= p.seg[0].rows) return nullptr;
-    return static_cast<const uint4*>(p.seg[r / kHalf].w) + row * chunks;
+    return static_cast<const uint4*>(p.seg[r >= kHalf ? 1 : 0].w) + row * chunks;
   } else {
     int64_t row = static_cast<int64_t>(tile) * mma_rows<RG>() + r;
 #pragma unroll
@@ -159,9 +159,9 @@ __global__ void __launch_bounds__(mma_threads<RG>(), 2 / RG)
   constexpr int kStageBytes = mma_stage_bytes<MT, RG>();
   constexpr int kXChunks = MT * 8 * 8;  // 16-byte chunks of x per stage
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  const int wr = warp % kGroups;
-  const int wk = WK == 2 ? warp / kGroups : 0;
-  const int wn = WN == 2 ? warp / kGroups : 0;
+  const int wr = warp & (kGroups - 1);
+  const int wk = WK == 2 ? warp >> (RG + 1) : 0;  // warp / kGroups
+  const int wn = WN == 2 ? warp >> (RG + 1) : 0;
   const int g = lane >> 2, tq = lane & 3;
   const int64_t chunks = p.k / 8;
   const int items = shape.tiles * shape.splits;
