@@ -496,14 +496,15 @@ cudaError_t mma_launch(const MmaGemvParams& p, const MmaShape& shape, int ctas, 
                     stream, p, shape);
 }
 
+// An attribute of the current device (0 where it cannot be read).
+int device_attr(cudaDeviceAttr attr) {
+  int dev = 0, v = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&v, attr, dev) != cudaSuccess) return 0;
+  return v;
+}
+
 int smem_optin() {
-  static const int optin = [] {
-    int dev = 0, v = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess ||
-        cudaDeviceGetAttribute(&v, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess)
-      return 0;
-    return v;
-  }();
+  static const int optin = device_attr(cudaDevAttrMaxSharedMemoryPerBlockOptin);
   return optin;
 }
 
@@ -576,13 +577,7 @@ int64_t mma_tiles(const MmaGemvParams& p) {
 }
 
 int device_sms() {
-  static const int sms = [] {
-    int dev = 0, n = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess ||
-        cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess)
-      return 0;
-    return n;
-  }();
+  static const int sms = device_attr(cudaDevAttrMultiProcessorCount);
   return sms;
 }
 
