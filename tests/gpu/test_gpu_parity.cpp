@@ -287,7 +287,7 @@ TEST(GpuParity, ToHostF32OfF32AndBf16Tensors) {
 
 constexpr int kMmaMaxRowsForTests = 64;  // kMmaGemvMaxM (kernels.h is internal to the backend)
 
-// Two CUDA backends that take the small-M GEMM up to its 64 rows (the default stops at 8):
+// Two CUDA backends that take the small-M GEMM up to its 64 rows (the default stops at 16):
 // one with K splits as planned (partials + last-CTA sum), one that never splits (every
 // tile summed by one CTA), so the tests cover both paths at every padding step.
 Backend& mma_backend(bool split) {
@@ -367,7 +367,9 @@ TEST(GpuParity, SmallMGemmMatchesReference) {
 TEST(GpuParity, SmallMGemmSegmentsResidualAndSwiglu) {
   HEARTH_REQUIRE_GPU();
   Rng rng(41);
-  for (int tokens : {3, 24, 64}) {
+  // Every warp layout: m <= 8 (K halves), 12 (token halves of one 8-token tile each), 24
+  // (two tiles per warp, ldmatrix.x4 of x), 40 and 64 (the m = 64 kernel, 24 padded tokens).
+  for (int tokens : {3, 12, 24, 40, 64}) {
     const int k = 264;
     const std::string tag = "tokens " + std::to_string(tokens);
     // linear_multi: q/k/v-like segments whose boundaries fall inside 128-row tiles.

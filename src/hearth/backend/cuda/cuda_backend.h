@@ -33,10 +33,11 @@ struct CudaBackendOptions {
   bool fuse_decode = true;
   // linear (and the fused forms) with 2..this many rows takes hearth's tensor-core GEMM
   // for small M (mma_gemv_kernels.cu: batched decode steps) instead of cuBLASLt; at most
-  // 64. 8: on the H200 the 8-request throughput bench ran 13 % faster with it, the
-  // 16-request one 1 % slower, and from m = 32 the kernel loses to cuBLASLt (NOTES.md).
+  // 64. 16: on the H200 the 8-request throughput bench ran 13 % faster with it, a layer's
+  // projections at m = 16 take 123-126 us against cuBLASLt's 134-139 us, and from m = 32
+  // the kernel loses to cuBLASLt (146 / 140 us; NOTES.md "Batched GEMM, session 3").
   // HEARTH_CUDA_MMA=N overrides it (0: off, for A/B) unless this is 0.
-  int mma_max_rows = 8;
+  int mma_max_rows = 16;
   // The most K splits that GEMM may use (1: none, every tile summed by one CTA; tests
   // cover both paths). HEARTH_CUDA_MMA_SPLITS overrides it.
   int mma_max_splits = 32;

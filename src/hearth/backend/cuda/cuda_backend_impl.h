@@ -183,7 +183,7 @@ class CudaBackend final : public Backend {
   size_t counters_n_ = 0;
   // Small-M tensor-core GEMM: rows routed (2..mma_max_rows_; 0 = off), its K-split cap,
   // and its split partials and per-tile counters (zeroed once; the kernel leaves them zero).
-  int mma_max_rows_ = 8;
+  int mma_max_rows_ = 16;
   // 2 by default. Where the GEMV takes a row count it wins; HEARTH_CUDA_MMA_MIN_ROWS=1
   // with HEARTH_CUDA_GEMV=0 sends single-row linear / linear_residual here (A/B).
   int mma_min_rows_ = 2;

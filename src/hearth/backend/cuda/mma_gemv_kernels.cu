@@ -1,5 +1,7 @@
 // Small-M GEMM on tensor cores: out = x @ w^T for 2..64 input rows (batched decode steps).
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 
 #include "hearth/backend/cuda/device_utils.cuh"
 #include "hearth/backend/cuda/kernels.h"
@@ -39,11 +41,17 @@ __device__ __forceinline__ float round_bf16(float v) { return __bfloat162float(_
 // This kernel keeps the GEMV's shape (a persistent grid streaming the weights through a
 // cp.async ring, first stages issued before pdl_wait) and moves the arithmetic onto
 // mma.sync:
-// - a tile is 128 weight rows (mma M) by all m tokens (mma N, padded to MT x 8), over one
-//   of `splits` ranges of K; a stage is 64 values of K: 16 KB of weights and m_pad x 128 B
-//   of x, both in shared memory, 4 stages in the ring (3 in flight while one is used);
-// - 8 warps as 4 row groups (32 rows) x 2 K halves (32 values each): every weight value is
-//   read from shared memory once, x four times; the halves are added at the tile's end;
+// - a tile is 128 RG weight rows (mma M) by all m tokens (mma N, padded to MT x 8), over
+//   one of `splits` ranges of K; a stage is 64 values of K: 16 RG KB of weights and
+//   m_pad x 128 B of x, both in shared memory;
+// - RG = 1 (the default): 256 threads, 4 stages, 2 CTAs per SM; RG = 2 (HEARTH_CUDA_MMA_RG=2,
+//   m > 8, Hopper; an experiment measured slower): 512 threads, 256-row tiles, 5 stages,
+//   1 CTA per SM. Every CTA reads the x tile from L2 once per stage: m_pad / (128 RG)
+//   bytes per weight byte (0.5 at m = 64 with 128-row tiles);
+// - 4 RG warps as row groups (32 rows) x 2: at m <= 8 2 K halves (32 values each; every
+//   weight value read from shared memory once, the halves added at the tile's end), past
+//   8 2 token halves (each warp the whole stage for half of the tokens; weights read twice,
+//   no K-half exchange, 32 accumulators at m = 64; <= 128 registers);
 // - rows in shared memory are 128 B with 16-byte chunks XOR-swizzled by (row & 7), so the
 //   ldmatrix reads of 8 rows at one chunk hit 8 different bank groups;
 // - with splits > 1 each CTA writes its fp32 tile partial in fragment order (coalesced
@@ -54,18 +62,26 @@ __device__ __forceinline__ float round_bf16(float v) { return __bfloat162float(_
 //   just consumed, which no copy refills before the next iteration's barrier.
 namespace {
 
-constexpr int kMmaTileRows = 128;
 constexpr int kMmaBK = 64;  // K values per stage (128 B per row)
-// Ring depth: 4 stages at 2 CTAs per SM (m <= 16: 6 stages, 96 KB of weights in flight
-// per SM); 8 stages at 1 CTA per SM for m > 16, whose accumulators need more than the 128
-// registers of two 256-thread CTAs per SM (7 stages, 112 KB in flight). Devices with less
-// shared memory per block (Ada: 99 KB) take 4 stages there too.
-template <int MT>
-constexpr int mma_min_ctas() {
-  return MT >= 4 ? 1 : 2;
+// Ring depth: RG = 1: 4 stages at 2 CTAs per SM (6 stages, 96 KB of weights in flight per
+// SM); RG = 2: 5 stages of 32 KB of weights at 1 CTA per SM (128 KB in flight; 200 KB with
+// x at m = 64, within the H200's 227 KB per block).
+template <int RG>
+constexpr int mma_stages() {
+  return RG == 1 ? 4 : 5;
 }
-constexpr int kMmaWBytes = kMmaTileRows * kMmaBK * 2;  // 16 KB
-constexpr int kMmaThreads = 256;
+template <int RG>
+constexpr int mma_rows() {
+  return 128 * RG;
+}
+template <int RG>
+constexpr int mma_threads() {
+  return 256 * RG;
+}
+template <int RG>
+constexpr int mma_w_bytes() {
+  return mma_rows<RG>() * kMmaBK * 2;  // 16 KB per 128 rows
+}
 
 struct MmaShape {
   int tiles;
@@ -74,9 +90,9 @@ struct MmaShape {
   int k_stages;          // K stages in all
 };
 
-template <int MT>
+template <int MT, int RG>
 constexpr int mma_stage_bytes() {
-  return kMmaWBytes + MT * 8 * kMmaBK * 2;
+  return mma_w_bytes<RG>() + MT * 8 * kMmaBK * 2;
 }
 
 // Byte offset of 16-byte chunk c of row r in a swizzled stage array of 128-byte rows.
@@ -84,16 +100,17 @@ __device__ __forceinline__ uint32_t swz(int r, int c) {
   return static_cast<uint32_t>(r * 128 + ((c ^ (r & 7)) << 4));
 }
 
-// Weight row r (0..127) of tile `tile`: its first chunk, or nullptr past the end.
-template <int kEpi>
+// Weight row r (0..128 RG - 1) of tile `tile`: its first chunk, or nullptr past the end.
+template <int kEpi, int RG>
 __device__ __forceinline__ const uint4* mma_row_ptr(const MmaGemvParams& p, int tile, int r,
                                                     int64_t chunks) {
+  constexpr int kHalf = mma_rows<RG>() / 2;
   if constexpr (kEpi == kEpiSwiglu) {
-    const int64_t row = static_cast<int64_t>(tile) * (kMmaTileRows / 2) + (r & 63);
+    const int64_t row = static_cast<int64_t>(tile) * kHalf + (r & (kHalf - 1));
     if (row >= p.seg[0].rows) return nullptr;
-    return static_cast<const uint4*>(p.seg[r >> 6].w) + row * chunks;
+    return static_cast<const uint4*>(p.seg[r >= kHalf ? 1 : 0].w) + row * chunks;
   } else {
-    int64_t row = static_cast<int64_t>(tile) * kMmaTileRows + r;
+    int64_t row = static_cast<int64_t>(tile) * mma_rows<RG>() + r;
 #pragma unroll
     for (int s = 0; s < kGemvMaxSegments; ++s) {
       if (s < p.num_segments) {
@@ -120,15 +137,31 @@ __device__ __forceinline__ void mma_store(const MmaGemvParams& p, int64_t R, int
   }
 }
 
-template <int MT, int kEpi, int kMmaStages>
-__global__ void __launch_bounds__(kMmaThreads, mma_min_ctas<MT>())
+// Warp layout: 4 row groups (32 rows each) x 2, the 2 being token halves (WN = 2: each
+// warp owns NT = MT / 2 token tiles over the whole 64-value stage) or K halves (WN = 1:
+// each warp owns all MT token tiles over 32 values of the stage; the halves are added at
+// the item's end). WN = 2 keeps the accumulators at 2 x NT x 4 floats (32 at m = 64), so
+// two 256-thread CTAs fit on an SM at <= 128 registers, and needs no K-half exchange.
+template <int MT, int WN, int RG, int kEpi, int kStages>
+__global__ void __launch_bounds__(mma_threads<RG>(), 2 / RG)
     mma_gemv_kernel(const MmaGemvParams p, const MmaShape shape) {
+  static_assert(WN == 1 || WN == 2, "token halves or K halves");
+  static_assert(MT % WN == 0, "whole token tiles per warp");
+  constexpr int NT = MT / WN;   // token tiles (8 tokens) per warp
+  constexpr int WK = 2 / WN;    // warps along K per stage
+  constexpr int KK = 4 / WK;    // 16-value K steps per warp per stage
+  constexpr int kThreads = mma_threads<RG>();
+  constexpr int kGroups = 4 * RG;  // row groups of 32 rows
+  constexpr int kRows = mma_rows<RG>();
+  constexpr int kWBytes = mma_w_bytes<RG>();
   extern __shared__ __align__(128) unsigned char s_ring_mma[];
   __shared__ int s_last;
-  constexpr int kStageBytes = mma_stage_bytes<MT>();
+  constexpr int kStageBytes = mma_stage_bytes<MT, RG>();
   constexpr int kXChunks = MT * 8 * 8;  // 16-byte chunks of x per stage
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  const int wr = warp & 3, wk = warp >> 2;
+  const int wr = warp & (kGroups - 1);
+  const int wk = WK == 2 ? warp >> (RG + 1) : 0;  // warp / kGroups
+  const int wn = WN == 2 ? warp >> (RG + 1) : 0;
   const int g = lane >> 2, tq = lane & 3;
   const int64_t chunks = p.k / 8;
   const int items = shape.tiles * shape.splits;
@@ -139,7 +172,7 @@ __global__ void __launch_bounds__(kMmaThreads, mma_min_ctas<MT>())
     return min(shape.stages_per_split, shape.k_stages - first);
   };
 
-  // Issue side: the item, its stage, and this thread's 4 weight rows (tid / 8 + 32 i,
+  // Issue side: the item, its stage, and this thread's 4 weight rows (tid / 8 + 32 RG i,
   // chunk tid % 8 of every stage).
   int i_item = blockIdx.x, i_stage = 0, i_count = 0, i_kc0 = 0;
   const uint4* w_rows[4];
@@ -149,7 +182,7 @@ __global__ void __launch_bounds__(kMmaThreads, mma_min_ctas<MT>())
       i_kc0 = (i_item % shape.splits) * shape.stages_per_split;
       i_count = item_stages(i_item);
 #pragma unroll
-      for (int i = 0; i < 4; ++i) w_rows[i] = mma_row_ptr<kEpi>(p, tile, (tid >> 3) + 32 * i, chunks);
+      for (int i = 0; i < 4; ++i) w_rows[i] = mma_row_ptr<kEpi, RG>(p, tile, (tid >> 3) + kThreads / 8 * i, chunks);
     }
   };
   begin_issue();
@@ -158,7 +191,7 @@ __global__ void __launch_bounds__(kMmaThreads, mma_min_ctas<MT>())
     const int64_t c = static_cast<int64_t>(kc) * 8 + cc;
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
-      const int r = (tid >> 3) + 32 * i;
+      const int r = (tid >> 3) + kThreads / 8 * i;
       const bool ok = w_rows[i] != nullptr && c < chunks;
       copy16(ring + slot * kStageBytes + swz(r, cc), ok ? static_cast<const void*>(w_rows[i] + c) : p.x,
              ok ? 16 : 0);
@@ -166,13 +199,13 @@ __global__ void __launch_bounds__(kMmaThreads, mma_min_ctas<MT>())
   };
   auto issue_x = [&](int slot, int kc) {
 #pragma unroll
-    for (int id0 = 0; id0 < kXChunks; id0 += kMmaThreads) {
+    for (int id0 = 0; id0 < kXChunks; id0 += kThreads) {
       const int id = id0 + tid;
-      if (kXChunks % kMmaThreads == 0 || id < kXChunks) {
+      if (kXChunks % kThreads == 0 || id < kXChunks) {
         const int tok = id >> 3, c8 = id & 7;
         const int64_t c = static_cast<int64_t>(kc) * 8 + c8;
         const bool ok = tok < p.m && c < chunks;
-        copy16(ring + slot * kStageBytes + kMmaWBytes + swz(tok, c8),
+        copy16(ring + slot * kStageBytes + kWBytes + swz(tok, c8),
                ok ? static_cast<const void*>(static_cast<const uint4*>(p.x) + tok * chunks + c) : p.x,
                ok ? 16 : 0);
       }
@@ -191,9 +224,9 @@ __global__ void __launch_bounds__(kMmaThreads, mma_min_ctas<MT>())
 
   // Prologue: the weights of the first stages before pdl_wait (they do not depend on the
   // previous kernel), x after it. Group 0 holds W0..W2 and X0, groups 1 and 2 X1 and X2.
-  int pro_kc[kMmaStages - 1];
+  int pro_kc[kStages - 1];
 #pragma unroll
-  for (int s = 0; s < kMmaStages - 1; ++s) {
+  for (int s = 0; s < kStages - 1; ++s) {
     pro_kc[s] = issue_kc();
     if (pro_kc[s] >= 0) issue_w(s, pro_kc[s]);
     issue_advance();
@@ -201,28 +234,31 @@ __global__ void __launch_bounds__(kMmaThreads, mma_min_ctas<MT>())
   pdl_wait();
   pdl_trigger();
 #pragma unroll
-  for (int s = 0; s < kMmaStages - 1; ++s) {
+  for (int s = 0; s < kStages - 1; ++s) {
     if (pro_kc[s] >= 0) issue_x(s, pro_kc[s]);
     copy_commit();
   }
 
-  float acc[2][MT][4];
+  float acc[2][NT][4];
+  auto zero_acc = [&]() {
 #pragma unroll
-  for (int mi = 0; mi < 2; ++mi)
+    for (int mi = 0; mi < 2; ++mi)
 #pragma unroll
-    for (int nt = 0; nt < MT; ++nt)
+      for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
-      for (int j = 0; j < 4; ++j) acc[mi][nt][j] = 0.0f;
+        for (int j = 0; j < 4; ++j) acc[mi][nt][j] = 0.0f;
+  };
+  zero_acc();
 
   int c_item = blockIdx.x, c_stage = 0;
   int c_count = c_item < items ? item_stages(c_item) : 0;
   int slot = 0;
   while (c_item < items) {
-    copy_wait<kMmaStages - 2>();  // this stage's copies (this thread's) have landed
+    copy_wait<kStages - 2>();  // this stage's copies (this thread's) have landed
     __syncthreads();              // ... everyone's; and the slot refilled next is free
     {
       const int kc = issue_kc();
-      const int fill = slot == 0 ? kMmaStages - 1 : slot - 1;
+      const int fill = slot == 0 ? kStages - 1 : slot - 1;
       if (kc >= 0) {
         issue_w(fill, kc);
         issue_x(fill, kc);
@@ -231,69 +267,87 @@ __global__ void __launch_bounds__(kMmaThreads, mma_min_ctas<MT>())
       copy_commit();
     }
     const unsigned char* ws = s_ring_mma + slot * kStageBytes;
-    const unsigned char* xs = ws + kMmaWBytes;
-    // K step by K step (16 values): the A fragments of one step (8 registers) and one
-    // B fragment at a time keep the MT = 8 kernel within 128 registers.
+    const unsigned char* xs = ws + kWBytes;
+    // K step by K step (16 values): the A fragments of one step (8 registers) and the B
+    // fragments of the warp's NT token tiles (2 NT registers).
 #pragma unroll
-    for (int kk = 0; kk < 2; ++kk) {
+    for (int kk = 0; kk < KK; ++kk) {
+      const int kc = wk * KK * 2 + kk * 2;  // first 16-byte chunk of this K step
       uint32_t a[2][4];
 #pragma unroll
-      for (int mi = 0; mi < 2; ++mi)
-        ldmatrix_x4(a[mi], ws + swz(wr * 32 + mi * 16 + (lane & 15), wk * 4 + kk * 2 + (lane >> 4)));
+      for (int mi = 0; mi < 2; ++mi) ldmatrix_x4(a[mi], ws + swz(wr * 32 + mi * 16 + (lane & 15), kc + (lane >> 4)));
       // All B fragments of the step first: the asm statements keep their order, so a load
-      // placed between two mma would make each mma wait for its own load's latency.
-      uint32_t b[MT][2];
+      // placed between two mma would make each mma wait for its own load's latency. Two
+      // token tiles per ldmatrix.x4 (lanes 16-31 address the second tile).
+      uint32_t b[NT][2];
+      if constexpr (NT % 2 == 0) {
 #pragma unroll
-      for (int nt = 0; nt < MT; ++nt)
-        ldmatrix_x2(b[nt], xs + swz(nt * 8 + (lane & 7), wk * 4 + kk * 2 + ((lane >> 3) & 1)));
+        for (int nt = 0; nt < NT; nt += 2) {
+          uint32_t r[4];
+          ldmatrix_x4(r, xs + swz((wn * NT + nt + (lane >> 4)) * 8 + (lane & 7), kc + ((lane >> 3) & 1)));
+          b[nt][0] = r[0];
+          b[nt][1] = r[1];
+          b[nt + 1][0] = r[2];
+          b[nt + 1][1] = r[3];
+        }
+      } else {
 #pragma unroll
-      for (int nt = 0; nt < MT; ++nt)
+        for (int nt = 0; nt < NT; ++nt)
+          ldmatrix_x2(b[nt], xs + swz((wn * NT + nt) * 8 + (lane & 7), kc + ((lane >> 3) & 1)));
+      }
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
         for (int mi = 0; mi < 2; ++mi) mma_bf16_16816(acc[mi][nt], a[mi], b[nt][0], b[nt][1]);
     }
 
     if (++c_stage < c_count) {
-      slot = slot == kMmaStages - 1 ? 0 : slot + 1;
+      slot = slot == kStages - 1 ? 0 : slot + 1;
       continue;
     }
     // ---- end of an item ----
     const int item = c_item;
     const int tile = item / shape.splits;
     float* scratch = reinterpret_cast<float*>(s_ring_mma + slot * kStageBytes);
-    __syncthreads();  // every warp is done reading this stage before it becomes scratch
-    // Sum the two K halves (two rounds of 4 warps x MT x 32 lanes x 4 floats <= 16 KB).
+    // Fragment (wr, mi, token tile ntg) of the tile: its float4 index in a partial / the
+    // scratch is (frag * 32 + lane).
+    auto frag = [&](int mi, int nt) { return (wr * 2 + mi) * MT + wn * NT + nt; };
+    if constexpr (WK == 2) {
+      __syncthreads();  // every warp is done reading this stage before it becomes scratch
+      // Sum the two K halves (two rounds of 4 RG warps x MT x 32 lanes x 4 floats <= 16 RG KB).
 #pragma unroll
-    for (int mi = 0; mi < 2; ++mi) {
-      if (wk == 1) {
+      for (int mi = 0; mi < 2; ++mi) {
+        if (wk == 1) {
 #pragma unroll
-        for (int nt = 0; nt < MT; ++nt)
-          reinterpret_cast<float4*>(scratch)[(wr * MT + nt) * 32 + lane] =
-              make_float4(acc[mi][nt][0], acc[mi][nt][1], acc[mi][nt][2], acc[mi][nt][3]);
-      }
-      __syncthreads();
-      if (wk == 0) {
-#pragma unroll
-        for (int nt = 0; nt < MT; ++nt) {
-          const float4 o = reinterpret_cast<const float4*>(scratch)[(wr * MT + nt) * 32 + lane];
-          acc[mi][nt][0] += o.x;
-          acc[mi][nt][1] += o.y;
-          acc[mi][nt][2] += o.z;
-          acc[mi][nt][3] += o.w;
+          for (int nt = 0; nt < NT; ++nt)
+            reinterpret_cast<float4*>(scratch)[(wr * MT + nt) * 32 + lane] =
+                make_float4(acc[mi][nt][0], acc[mi][nt][1], acc[mi][nt][2], acc[mi][nt][3]);
         }
+        __syncthreads();
+        if (wk == 0) {
+#pragma unroll
+          for (int nt = 0; nt < NT; ++nt) {
+            const float4 o = reinterpret_cast<const float4*>(scratch)[(wr * MT + nt) * 32 + lane];
+            acc[mi][nt][0] += o.x;
+            acc[mi][nt][1] += o.y;
+            acc[mi][nt][2] += o.z;
+            acc[mi][nt][3] += o.w;
+          }
+        }
+        __syncthreads();
       }
-      __syncthreads();
     }
     bool finish = true;
     if (shape.splits > 1) {
-      // Partials in fragment order: [item][wr][mi][nt][lane] float4.
-      constexpr int kItemF4 = 4 * 2 * MT * 32;
+      // Partials in fragment order: [item][wr][mi][token tile][lane] float4.
+      constexpr int kItemF4 = kGroups * 2 * MT * 32;
       float4* part = reinterpret_cast<float4*>(p.partials);
       if (wk == 0) {
 #pragma unroll
         for (int mi = 0; mi < 2; ++mi)
 #pragma unroll
-          for (int nt = 0; nt < MT; ++nt)
-            __stcg(part + static_cast<size_t>(item) * kItemF4 + ((wr * 2 + mi) * MT + nt) * 32 + lane,
+          for (int nt = 0; nt < NT; ++nt)
+            __stcg(part + static_cast<size_t>(item) * kItemF4 + frag(mi, nt) * 32 + lane,
                    make_float4(acc[mi][nt][0], acc[mi][nt][1], acc[mi][nt][2], acc[mi][nt][3]));
       }
       __threadfence();
@@ -308,27 +362,22 @@ __global__ void __launch_bounds__(kMmaThreads, mma_min_ctas<MT>())
       if (finish && wk == 0) {
         __threadfence();
         // Every split's partial, in split order (the same sum whichever CTA is last).
-        // kU splits at a time, all their 2 x MT loads independent of each other (one L2
+        // kU splits at a time, all their 2 x NT loads independent of each other (one L2
         // round trip per kU splits: a loop over the splits inside each fragment measured
         // 70 us for a 50 MB q|k|v at m = 64, and one split per round trip left o_proj at
         // 58 % of copy); added in split order, so the sum is the same whoever is last.
-        constexpr int kU = MT >= 4 ? 1 : 4 / MT;
-#pragma unroll
-        for (int mi = 0; mi < 2; ++mi)
-#pragma unroll
-          for (int nt = 0; nt < MT; ++nt)
-#pragma unroll
-            for (int j = 0; j < 4; ++j) acc[mi][nt][j] = 0.0f;
+        constexpr int kU = NT >= 4 ? 1 : 4 / NT;
+        zero_acc();
         for (int sp0 = 0; sp0 < shape.splits; sp0 += kU) {
-          float4 o[kU][2][MT];
+          float4 o[kU][2][NT];
 #pragma unroll
           for (int u = 0; u < kU; ++u) {
             const float4* src = part + static_cast<size_t>(tile * shape.splits + sp0 + u) * kItemF4 + lane;
 #pragma unroll
             for (int mi = 0; mi < 2; ++mi)
 #pragma unroll
-              for (int nt = 0; nt < MT; ++nt)
-                o[u][mi][nt] = sp0 + u < shape.splits ? __ldcg(src + ((wr * 2 + mi) * MT + nt) * 32)
+              for (int nt = 0; nt < NT; ++nt)
+                o[u][mi][nt] = sp0 + u < shape.splits ? __ldcg(src + frag(mi, nt) * 32)
                                                       : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
           }
 #pragma unroll
@@ -337,7 +386,7 @@ __global__ void __launch_bounds__(kMmaThreads, mma_min_ctas<MT>())
 #pragma unroll
             for (int mi = 0; mi < 2; ++mi)
 #pragma unroll
-              for (int nt = 0; nt < MT; ++nt) {
+              for (int nt = 0; nt < NT; ++nt) {
                 acc[mi][nt][0] += o[u][mi][nt].x;
                 acc[mi][nt][1] += o[u][mi][nt].y;
                 acc[mi][nt][2] += o[u][mi][nt].z;
@@ -348,29 +397,31 @@ __global__ void __launch_bounds__(kMmaThreads, mma_min_ctas<MT>())
       }
     }
     if (finish) {
-      // acc[mi][nt][2h + j]: row wr*32 + mi*16 + g + 8h of the tile, token nt*8 + 2tq + j.
+      // acc[mi][nt][2h + j]: row wr*32 + mi*16 + g + 8h of the tile, token
+      // (wn*NT + nt)*8 + 2tq + j.
       if constexpr (kEpi == kEpiSwiglu) {
-        // Row groups 0-1 hold gate rows, 2-3 the up rows of the same 64 outputs.
-        if (wk == 0 && wr >= 2) {
+        // Row groups 0..2RG-1 hold gate rows, the others the up rows of the same 64 RG outputs.
+        if constexpr (WK == 1) __syncthreads();  // this stage becomes scratch
+        if (wk == 0 && wr >= 2 * RG) {
 #pragma unroll
           for (int mi = 0; mi < 2; ++mi)
 #pragma unroll
-            for (int nt = 0; nt < MT; ++nt)
-              reinterpret_cast<float4*>(scratch)[(((wr - 2) * 2 + mi) * MT + nt) * 32 + lane] =
+            for (int nt = 0; nt < NT; ++nt)
+              reinterpret_cast<float4*>(scratch)[(((wr - 2 * RG) * 2 + mi) * MT + wn * NT + nt) * 32 + lane] =
                   make_float4(acc[mi][nt][0], acc[mi][nt][1], acc[mi][nt][2], acc[mi][nt][3]);
         }
         __syncthreads();
-        if (wk == 0 && wr < 2) {
+        if (wk == 0 && wr < 2 * RG) {
 #pragma unroll
           for (int mi = 0; mi < 2; ++mi)
 #pragma unroll
-            for (int nt = 0; nt < MT; ++nt) {
-              const float4 u4 = reinterpret_cast<const float4*>(scratch)[((wr * 2 + mi) * MT + nt) * 32 + lane];
+            for (int nt = 0; nt < NT; ++nt) {
+              const float4 u4 = reinterpret_cast<const float4*>(scratch)[frag(mi, nt) * 32 + lane];
               const float u[4] = {u4.x, u4.y, u4.z, u4.w};
 #pragma unroll
               for (int j = 0; j < 4; ++j) {
-                const int64_t row = static_cast<int64_t>(tile) * 64 + wr * 32 + mi * 16 + g + 8 * (j >> 1);
-                const int tok = nt * 8 + 2 * tq + (j & 1);
+                const int64_t row = static_cast<int64_t>(tile) * (kRows / 2) + wr * 32 + mi * 16 + g + 8 * (j >> 1);
+                const int tok = (wn * NT + nt) * 8 + 2 * tq + (j & 1);
                 if (row < p.seg[0].rows && tok < p.m)
                   static_cast<bf16*>(p.act)[tok * p.seg[0].rows + row] =
                       __float2bfloat16(silu_mul(round_bf16(acc[mi][nt][j]), round_bf16(u[j])));
@@ -383,11 +434,11 @@ __global__ void __launch_bounds__(kMmaThreads, mma_min_ctas<MT>())
 #pragma unroll
           for (int mi = 0; mi < 2; ++mi)
 #pragma unroll
-            for (int nt = 0; nt < MT; ++nt)
+            for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
               for (int j = 0; j < 4; ++j) {
-                const int64_t R = static_cast<int64_t>(tile) * kMmaTileRows + wr * 32 + mi * 16 + g + 8 * (j >> 1);
-                const int tok = nt * 8 + 2 * tq + (j & 1);
+                const int64_t R = static_cast<int64_t>(tile) * kRows + wr * 32 + mi * 16 + g + 8 * (j >> 1);
+                const int tok = (wn * NT + nt) * 8 + 2 * tq + (j & 1);
                 if (tok >= p.m) continue;
                 if constexpr (kEpi == kEpiResidual) {
                   if (R < p.seg[0].rows) {
@@ -404,35 +455,20 @@ __global__ void __launch_bounds__(kMmaThreads, mma_min_ctas<MT>())
         }
       }
     }
-#pragma unroll
-    for (int mi = 0; mi < 2; ++mi)
-#pragma unroll
-      for (int nt = 0; nt < MT; ++nt)
-#pragma unroll
-        for (int j = 0; j < 4; ++j) acc[mi][nt][j] = 0.0f;
+    zero_acc();
     c_item += gridDim.x;
     c_stage = 0;
     c_count = c_item < items ? item_stages(c_item) : 0;
-    slot = slot == kMmaStages - 1 ? 0 : slot + 1;
+    slot = slot == kStages - 1 ? 0 : slot + 1;
   }
   copy_wait<0>();  // nothing may be in flight into shared memory at exit
 }
 
-bool mma_deep_ring(int stage_bytes) {
-  static const int optin = [] {
-    int dev = 0, v = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess ||
-        cudaDeviceGetAttribute(&v, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess)
-      return 0;
-    return v;
-  }();
-  return 8 * stage_bytes + 1024 <= optin;
-}
-
-template <int MT, int kEpi, int kStages>
+template <int MT, int WN, int RG, int kEpi>
 cudaError_t mma_kernel_setup(int* ctas_per_sm) {
-  auto* kernel = mma_gemv_kernel<MT, kEpi, kStages>;
-  constexpr int kSmem = kStages * mma_stage_bytes<MT>();
+  constexpr int kStages = mma_stages<RG>();
+  auto* kernel = mma_gemv_kernel<MT, WN, RG, kEpi, kStages>;
+  constexpr int kSmem = kStages * mma_stage_bytes<MT, RG>();
   static int occupancy = 0;
   static const cudaError_t attr = [&] {
     cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem);
@@ -440,7 +476,7 @@ cudaError_t mma_kernel_setup(int* ctas_per_sm) {
       e = cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
                                static_cast<int>(cudaSharedmemCarveoutMaxShared));
     if (e == cudaSuccess)
-      e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occupancy, kernel, kMmaThreads, kSmem);
+      e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occupancy, kernel, mma_threads<RG>(), kSmem);
     return e;
   }();
   *ctas_per_sm = occupancy;
@@ -448,33 +484,63 @@ cudaError_t mma_kernel_setup(int* ctas_per_sm) {
 }
 
 // occ != nullptr: only the occupancy query (the kernel's attributes set once).
-template <int MT, int kEpi, int kStages>
+template <int MT, int WN, int RG, int kEpi>
 cudaError_t mma_launch(const MmaGemvParams& p, const MmaShape& shape, int ctas, cudaStream_t stream,
                        int* occ) {
   int o = 0;
-  const cudaError_t e = mma_kernel_setup<MT, kEpi, kStages>(occ != nullptr ? occ : &o);
+  const cudaError_t e = mma_kernel_setup<MT, WN, RG, kEpi>(occ != nullptr ? occ : &o);
   if (e != cudaSuccess || occ != nullptr) return e;
-  return launch_pdl(mma_gemv_kernel<MT, kEpi, kStages>, dim3(static_cast<unsigned>(ctas)),
-                    dim3(kMmaThreads), static_cast<size_t>(kStages * mma_stage_bytes<MT>()), stream,
-                    p, shape);
+  constexpr int kStages = mma_stages<RG>();
+  return launch_pdl(mma_gemv_kernel<MT, WN, RG, kEpi, kStages>, dim3(static_cast<unsigned>(ctas)),
+                    dim3(mma_threads<RG>()), static_cast<size_t>(kStages * mma_stage_bytes<MT, RG>()),
+                    stream, p, shape);
 }
 
-template <int MT, int kEpi>
-cudaError_t mma_launch_mt(const MmaGemvParams& p, const MmaShape& shape, int ctas,
-                          cudaStream_t stream, int* occ) {
-  if constexpr (MT >= 4) {
-    if (mma_deep_ring(mma_stage_bytes<MT>())) return mma_launch<MT, kEpi, 8>(p, shape, ctas, stream, occ);
-  }
-  return mma_launch<MT, kEpi, 4>(p, shape, ctas, stream, occ);
+// An attribute of the current device (0 where it cannot be read).
+int device_attr(cudaDeviceAttr attr) {
+  int dev = 0, v = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&v, attr, dev) != cudaSuccess) return 0;
+  return v;
 }
 
+int smem_optin() {
+  static const int optin = device_attr(cudaDevAttrMaxSharedMemoryPerBlockOptin);
+  return optin;
+}
+
+int mma_mt(int m) { return m <= 8 ? 1 : m <= 16 ? 2 : m <= 32 ? 4 : 8; }
+
+// Row groups per CTA: 1 (128-row tiles, 256 threads, 2 CTAs per SM). HEARTH_CUDA_MMA_RG=2
+// (an experiment, off: measured slower on the H200, NOTES.md "Batched GEMM, session 3")
+// takes 256-row tiles of 512 threads past m = 8 where the 5-stage ring fits in shared
+// memory (not on Ada): half the x traffic from L2 per weight byte.
+int mma_rg(const MmaGemvParams& p) {
+  static const bool allow = [] {
+    const char* v = std::getenv("HEARTH_CUDA_MMA_RG");
+    return v != nullptr && std::strcmp(v, "2") == 0;
+  }();
+  const int mt = mma_mt(p.m);
+  if (!allow || mt == 1) return 1;
+  const int bytes = mma_stages<2>() * (mma_w_bytes<2>() + mt * 8 * kMmaBK * 2);
+  return bytes + 1024 <= smem_optin() ? 2 : 1;
+}
+
+template <int kEpi, int RG>
+cudaError_t mma_dispatch_rg(const MmaGemvParams& p, const MmaShape& shape, int ctas, cudaStream_t stream,
+                            int* occ) {
+  if (p.m <= 16) return mma_launch<2, 2, RG, kEpi>(p, shape, ctas, stream, occ);
+  if (p.m <= 32) return mma_launch<4, 2, RG, kEpi>(p, shape, ctas, stream, occ);
+  return mma_launch<8, 2, RG, kEpi>(p, shape, ctas, stream, occ);
+}
+
+// Warp layouts: m <= 8 K halves (one token tile), past 8 token halves (measured on the
+// H200 against K halves: layer 123.0 / 134.2 us at m = 16, 146.5 / 162.3 at m = 32).
 template <int kEpi>
 cudaError_t mma_dispatch(const MmaGemvParams& p, const MmaShape& shape, int ctas, cudaStream_t stream,
                          int* occ) {
-  if (p.m <= 8) return mma_launch_mt<1, kEpi>(p, shape, ctas, stream, occ);
-  if (p.m <= 16) return mma_launch_mt<2, kEpi>(p, shape, ctas, stream, occ);
-  if (p.m <= 32) return mma_launch_mt<4, kEpi>(p, shape, ctas, stream, occ);
-  return mma_launch_mt<8, kEpi>(p, shape, ctas, stream, occ);
+  if (p.m <= 8) return mma_launch<1, 1, 1, kEpi>(p, shape, ctas, stream, occ);
+  return mma_rg(p) == 2 ? mma_dispatch_rg<kEpi, 2>(p, shape, ctas, stream, occ)
+                        : mma_dispatch_rg<kEpi, 1>(p, shape, ctas, stream, occ);
 }
 
 int mma_epi(const MmaGemvParams& p) {
@@ -503,20 +569,15 @@ bool mma_valid(const MmaGemvParams& p) {
 }
 
 int64_t mma_tiles(const MmaGemvParams& p) {
-  if (p.act != nullptr) return (p.seg[0].rows + kMmaTileRows / 2 - 1) / (kMmaTileRows / 2);
+  const int tile_rows = 128 * mma_rg(p);
+  if (p.act != nullptr) return (p.seg[0].rows + tile_rows / 2 - 1) / (tile_rows / 2);
   int64_t rows = 0;
   for (int s = 0; s < p.num_segments; ++s) rows += p.seg[s].rows;
-  return (rows + kMmaTileRows - 1) / kMmaTileRows;
+  return (rows + tile_rows - 1) / tile_rows;
 }
 
 int device_sms() {
-  static const int sms = [] {
-    int dev = 0, n = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess ||
-        cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess)
-      return 0;
-    return n;
-  }();
+  static const int sms = device_attr(cudaDevAttrMultiProcessorCount);
   return sms;
 }
 
@@ -532,7 +593,7 @@ MmaGemvPlan mma_gemv_plan(const MmaGemvParams& p, int max_splits) {
     return plan;
   const int slots = occ * device_sms();
   const int k_stages = static_cast<int>((p.k + kMmaBK - 1) / kMmaBK);
-  const int m_pad = p.m <= 8 ? 8 : p.m <= 16 ? 16 : p.m <= 32 ? 32 : 64;
+  const int m_pad = 8 * mma_mt(p.m);
   // Cost in weight stages on the busiest CTA: ceil(items / slots) items of up to
   // stages_per_split stages; under one wave each CTA streams alone at about its own
   // in-flight bytes, so fewer CTAs scale the time up. An item adds its epilogue (about a
@@ -555,7 +616,7 @@ MmaGemvPlan mma_gemv_plan(const MmaGemvParams& p, int max_splits) {
   plan.tiles = static_cast<int>(tiles);
   plan.splits = best_s;
   plan.ctas = static_cast<int>(std::min<int64_t>(tiles * best_s, slots));
-  plan.partial_floats = best_s > 1 ? static_cast<size_t>(tiles) * best_s * kMmaTileRows * m_pad : 0;
+  plan.partial_floats = best_s > 1 ? static_cast<size_t>(tiles) * best_s * 128 * mma_rg(p) * m_pad : 0;
   return plan;
 }
 
