@@ -111,30 +111,31 @@ void expect_own_picks(const Checkpoint& ckpt, Backend& gpu, const std::vector<Ge
   EXPECT_GT(compared, 100);
 }
 
-TEST(GpuEngine, BucketedReplaysBetweenMixedStepsCompleteEveryRequestWithItsOwnPicks) {
-  HEARTH_REQUIRE_GPU();
+// The staggered load on a fresh CUDA backend, checked by expect_own_picks; its statistics.
+EngineStats run_staggered_load(bool enforce_eager) {
   hearth::testing::TempDir dir;
   auto ckpt = engine_model(dir);
   auto gpu = make_cuda_backend({});
   const std::vector<GenerationRequest> reqs = staggered_requests();
-  const EngineRun run = run_engine(*ckpt, *gpu, reqs, false);
-  EXPECT_GT(run.stats.graph_steps, 0u);
-  EXPECT_GT(run.stats.padded_rows, 0u);
+  const EngineRun run = run_engine(*ckpt, *gpu, reqs, enforce_eager);
   expect_own_picks(*ckpt, *gpu, reqs, run);
+  return run.stats;
+}
+
+TEST(GpuEngine, BucketedReplaysBetweenMixedStepsCompleteEveryRequestWithItsOwnPicks) {
+  HEARTH_REQUIRE_GPU();
+  const EngineStats stats = run_staggered_load(false);
+  EXPECT_GT(stats.graph_steps, 0u);
+  EXPECT_GT(stats.padded_rows, 0u);
 }
 
 // --enforce-eager (EngineOptions::enforce_eager): the same load with every step launched op
 // by op: no step comes from a graph, and every request still gets its own picks.
 TEST(GpuEngine, EnforceEagerRunsNoGraph) {
   HEARTH_REQUIRE_GPU();
-  hearth::testing::TempDir dir;
-  auto ckpt = engine_model(dir);
-  auto gpu = make_cuda_backend({});
-  const std::vector<GenerationRequest> reqs = staggered_requests();
-  const EngineRun run = run_engine(*ckpt, *gpu, reqs, true);
-  EXPECT_GT(run.stats.steps, 0u);
-  EXPECT_EQ(run.stats.graph_steps, 0u);
-  expect_own_picks(*ckpt, *gpu, reqs, run);
+  const EngineStats stats = run_staggered_load(true);
+  EXPECT_GT(stats.steps, 0u);
+  EXPECT_EQ(stats.graph_steps, 0u);
 }
 
 }  // namespace
