@@ -100,6 +100,12 @@ for part in "$@"; do
         --max-model-len 4096
       record tp-64x512x256-fp8kv "$hearth" "${tp[@]}" "${m8[@]}" --requests 64 --input-len 512 \
         --output-len 256 --max-model-len 4096 --kv-cache-dtype fp8
+      # 16 requests: decode steps of m = 16, the small-M GEMM's range (HEARTH_CUDA_MMA=8: the
+      # routing before session 3, cuBLASLt at m = 16).
+      record tp-16x512x256 "$hearth" "${tp[@]}" "${m8[@]}" --requests 16 --input-len 512 --output-len 256 \
+        --max-model-len 4096
+      record tp-16x512x256-mma8 env HEARTH_CUDA_MMA=8 "$hearth" "${tp[@]}" "${m8[@]}" --requests 16 \
+        --input-len 512 --output-len 256 --max-model-len 4096
       record tp-256x1000x1000 "$hearth" "${tp[@]}" "${m8[@]}" --requests 256 --input-len 1000 \
         --output-len 1000 --max-model-len 4096 --max-num-seqs 256
       record tp-256x1000x1000-fp8kv "$hearth" "${tp[@]}" "${m8[@]}" --requests 256 --input-len 1000 \

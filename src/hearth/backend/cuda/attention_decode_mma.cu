@@ -57,12 +57,15 @@ constexpr int kAutoWaves = 4;  // variant 1 from grids of this many waves of var
 //   0: bf16 3 stages (104 KB per CTA), fp8 5 stages (90 KB): 2 CTAs (8 warps) per SM;
 //   1: bf16 2 stages (70 KB): 3 CTAs per SM; fp8 2 stages (37 KB): 4 CTAs per SM (the
 //      registers, ~120 per thread, allow no fifth). Fewer tiles in flight per warp, more
-//      warps per SM. Measured (NOTES.md): the same cap near 2.4 / 2.8 TB/s at long
-//      contexts, -5..-25 % where the grid is about one wave (batch 16..64: a CTA then
-//      streams alone and wants its deep ring), +1..7 % at batch 256 and +7 % (bf16) /
-//      +25 % (fp8) at batch 256 x 256 positions (many short CTAs: more of them resident).
-//   So by default variant 1 runs when the grid is >= 4 waves of variant 0 (kAutoWaves),
-//   where the split plan gives 1 split either way; HEARTH_CUDA_DECODE_VARIANT=0/1 forces.
+//      warps per SM. Measured (NOTES.md, round 3, with the whole-line loads): variant 1
+//      loses where the grid takes as many waves of it as of variant 0 (batch 16: -1..-15 %
+//      in speed; bf16 batch 64, 512 CTAs = 2 waves either way: -7..-11 %), and wins where
+//      it takes fewer (fp8 batch 64: 512 CTAs in one wave of 528 slots instead of two of
+//      264: +1 % at 8k to +30 % at 256 positions) or the grid is many waves (batch 256:
+//      bf16 -0.3..+15 %, fp8 +2..41 %, most at short contexts).
+//   So by default variant 1 runs when the grid is >= 4 waves of variant 0 (kAutoWaves)
+//   or needs fewer waves of variant 1 than of variant 0 (the split plan, made for 2 CTAs
+//   per SM, gives such grids 1 split); HEARTH_CUDA_DECODE_VARIANT=0/1 forces one.
 template <int D, bool kFp8, int kVar = 0>
 struct Ring {
   // Rows padded by 16 bytes: ldmatrix reads 8 rows x 16 bytes, and the shift spreads them
@@ -76,7 +79,6 @@ struct Ring {
   static constexpr int kWarpBytes = kStages * 2 * kTileBytes;
   static constexpr int kBytes = kWarps * kWarpBytes;
   static constexpr int kChunksPerRow = D * (kFp8 ? 1 : 2) / 16;  // 16-byte chunks
-  static constexpr int kChunksPerLane = kChunksPerRow / 2;        // 2 lanes per row
   // After the loop the ring holds the warps' partial results: [warp][head][D] floats.
   static_assert(kWarps * kMaxGroup * D * 4 <= kBytes, "merge area must fit in the ring");
 };
@@ -248,23 +250,44 @@ __global__ void __launch_bounds__(kThreads, (Ring<D, kFp8, kVar>::kMinCtas))
   const unsigned char* v_g = static_cast<const unsigned char*>(p.v_cache) +
                              static_cast<int64_t>(kvh) * D * (kFp8 ? 1 : 2);
   const int64_t slot_bytes = slot_elems * (kFp8 ? 1 : 2);
-  const int ld_row = lane >> 1, ld_chunk = (lane & 1) * R::kChunksPerLane;
+  // Loads: one cp.async instruction of the warp covers kRowsPerIssue whole cache rows (lane
+  // l: row l / kLanesPerRow, 16-byte chunk l % kLanesPerRow), i.e. 512 bytes in 4 full
+  // 128-byte lines. The first form (2 lanes per row, each lane 8 (bf16) / 4 (fp8) chunks)
+  // had each instruction touch 16-32 lines with 16 bytes of each, one L2 request per
+  // sector: it capped the kernel at ~58 % (bf16) / ~66 % (fp8) of the copy bandwidth
+  // (NOTES.md, round 3).
+  constexpr int kLanesPerRow = R::kChunksPerRow;   // bf16 16, fp8 8 (head dim 128)
+  constexpr int kRowsPerIssue = 32 / kLanesPerRow;  // bf16 2, fp8 4
+  constexpr int kIssues = kTileN / kRowsPerIssue;   // per K or V tile: bf16 8, fp8 4
+  static_assert(kRowsPerIssue * kLanesPerRow == 32 && kTileN % kRowsPerIssue == 0, "lane map");
+  const int c_row = lane / kLanesPerRow, c_col = (lane % kLanesPerRow) * 16;
   auto issue = [&](int j) {  // the warp's j-th tile into ring stage j % kStages
-    const int pos = start + (warp + j * kWarps) * kTileN + ld_row;
-    const bool ok = pos < end;
-    int64_t off = 0;
-    if (ok) {
-      const int b = pos / bs;
-      const int blk = table_in_smem ? s_table[b - first_block] : table[b];
-      off = (static_cast<int64_t>(blk) * bs + pos % bs) * slot_bytes;
+    unsigned char* sk = my_ring + (j % R::kStages) * 2 * R::kTileBytes;
+    unsigned char* sv = sk + R::kTileBytes;
+    const int tile_pos = start + (warp + j * kWarps) * kTileN;
+    // The tile's cache slots: within one block (block size a multiple of 16, the usual
+    // case) row r is slot0 + r; else each row is looked up.
+    const int b0 = tile_pos / bs, rem0 = tile_pos - b0 * bs;
+    const bool one_block = rem0 + kTileN <= bs;  // warp-uniform
+    int64_t slot0 = 0;
+    if (one_block) {
+      const int blk = table_in_smem ? s_table[b0 - first_block] : table[b0];
+      slot0 = static_cast<int64_t>(blk) * bs + rem0;
     }
-    unsigned char* dk = my_ring + (j % R::kStages) * 2 * R::kTileBytes + ld_row * R::kRowBytes;
-    unsigned char* dv = dk + R::kTileBytes;
 #pragma unroll
-    for (int i = 0; i < R::kChunksPerLane; ++i) {
-      const int col = (ld_chunk + i) * 16;
-      cp_async_16(dk + col, k_g + off + col, ok ? 16 : 0);
-      cp_async_16(dv + col, v_g + off + col, ok ? 16 : 0);
+    for (int i = 0; i < kIssues; ++i) {
+      const int r = i * kRowsPerIssue + c_row;
+      const int pos = tile_pos + r;
+      const bool ok = pos < end;
+      int64_t slot = slot0 + r;
+      if (!one_block && ok) {
+        const int b = pos / bs;
+        const int blk = table_in_smem ? s_table[b - first_block] : table[b];
+        slot = static_cast<int64_t>(blk) * bs + pos % bs;
+      }
+      const int64_t off = ok ? slot * slot_bytes + c_col : 0;
+      cp_async_16(sk + r * R::kRowBytes + c_col, k_g + off, ok ? 16 : 0);
+      cp_async_16(sv + r * R::kRowBytes + c_col, v_g + off, ok ? 16 : 0);
     }
   };
 
@@ -568,7 +591,11 @@ cudaError_t launch_dispatch(const AttentionParams& p, const DecodeFusion& f, int
         cudaDeviceGetAttribute(&sms[dev], cudaDevAttrMultiProcessorCount, dev) != cudaSuccess)
       return cudaErrorInvalidDevice;
     const int64_t ctas = static_cast<int64_t>(p.tokens) * p.kv_heads * num_splits;
-    variant = ctas >= int64_t{kAutoWaves} * 2 * sms[dev] ? 1 : 0;
+    const int64_t slots0 = int64_t{Ring<128, false, 0>::kMinCtas} * sms[dev];
+    const int64_t slots1 =
+        int64_t{p.kv_fp8 ? Ring<128, true, 1>::kMinCtas : Ring<128, false, 1>::kMinCtas} * sms[dev];
+    const auto waves = [ctas](int64_t slots) { return (ctas + slots - 1) / slots; };
+    variant = ctas >= int64_t{kAutoWaves} * slots0 || waves(slots1) < waves(slots0) ? 1 : 0;
   }
   if (variant == 1) {
     return p.kv_fp8 ? launch_mma<128, true, kFused, 1>(p, f, num_splits, split_size, partial_out, partial_lse, stream)
