@@ -27,6 +27,9 @@ struct RequestTiming {
   int output_tokens = 0;
   double ttft_ms = 0;
   double tpot_ms = -1;  // < 0: fewer than 2 tokens
+  // Gaps between this request's consecutive tokens (an output carrying k tokens counts as
+  // k gaps of 1/k of its wait each).
+  std::vector<double> itl_ms;
 };
 
 }  // namespace
@@ -97,7 +100,12 @@ ThroughputReport run_throughput(AsyncEngine& engine, const ThroughputSpec& spec,
     while (std::optional<RequestOutput> out = s.next()) {
       const Clock::time_point now = Clock::now();
       if (!out->token_ids.empty()) {
-        if (t.output_tokens == 0) first = now;
+        if (t.output_tokens == 0) {
+          first = now;
+        } else {
+          const auto k = static_cast<double>(out->token_ids.size());
+          t.itl_ms.insert(t.itl_ms.end(), out->token_ids.size(), ms_between(last, now) / k);
+        }
         last = now;
         t.output_tokens += static_cast<int>(out->token_ids.size());
       }
@@ -139,7 +147,7 @@ ThroughputReport run_throughput(AsyncEngine& engine, const ThroughputSpec& spec,
   ThroughputReport rep;
   rep.spec = spec;
   rep.elapsed_s = elapsed;
-  std::vector<double> ttft, tpot, ttft_rest;
+  std::vector<double> ttft, tpot, ttft_rest, itl;
   for (size_t i = 0; i < timings.size(); ++i) {
     const RequestTiming& t = timings[i];
     if (!t.ok) {
@@ -151,6 +159,7 @@ ThroughputReport run_throughput(AsyncEngine& engine, const ThroughputSpec& spec,
     ttft.push_back(t.ttft_ms);
     if (i > 0) ttft_rest.push_back(t.ttft_ms);
     if (t.tpot_ms >= 0) tpot.push_back(t.tpot_ms);
+    itl.insert(itl.end(), t.itl_ms.begin(), t.itl_ms.end());
   }
   rep.output_tok_s = elapsed > 0 ? static_cast<double>(rep.output_tokens) / elapsed : 0;
   rep.total_tok_s = elapsed > 0 ? static_cast<double>(rep.output_tokens + rep.prompt_tokens) / elapsed : 0;
@@ -158,6 +167,8 @@ ThroughputReport run_throughput(AsyncEngine& engine, const ThroughputSpec& spec,
   rep.ttft_p99_ms = percentile(ttft, 99);
   rep.tpot_p50_ms = percentile(tpot, 50);
   rep.tpot_p99_ms = percentile(tpot, 99);
+  rep.itl_p50_ms = percentile(itl, 50);
+  rep.itl_p99_ms = percentile(itl, 99);
   rep.ttft_first_ms = timings[0].ttft_ms;
   rep.ttft_rest_p50_ms = percentile(ttft_rest, 50);
   const uint64_t queried = after.prefix_query_tokens - before.prefix_query_tokens;
@@ -188,6 +199,7 @@ nlohmann::json ThroughputReport::to_json() const {
           {"total_tok_s", total_tok_s},
           {"ttft_ms", {{"p50", ttft_p50_ms}, {"p99", ttft_p99_ms}, {"first", ttft_first_ms}, {"rest_p50", ttft_rest_p50_ms}}},
           {"tpot_ms", {{"p50", tpot_p50_ms}, {"p99", tpot_p99_ms}}},
+          {"itl_ms", {{"p50", itl_p50_ms}, {"p99", itl_p99_ms}}},
           {"prefix_cache_hit_rate", prefix_cache_hit_rate},
           {"preemptions", preemptions},
           {"failed_requests", failed_requests},

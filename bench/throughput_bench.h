@@ -44,6 +44,13 @@ struct ThroughputReport {
   double total_tok_s = 0;       // (prompt + output tokens) / elapsed
   double ttft_p50_ms = 0, ttft_p99_ms = 0;
   double tpot_p50_ms = 0, tpot_p99_ms = 0;  // (last - first token time) / (tokens - 1), per request
+  // Inter-token latency: every gap between consecutive tokens of a request, all requests
+  // pooled. Its median is the decode step as a client sees it. TPOT is not: a request's
+  // TPOT spreads every prefill step run after its first token over its tokens, and with
+  // all requests arriving at once the half that got their first token in the first step
+  // wait through the second half's prefill (64 x 512/256 on the H200: TPOT p50 8.3 ms,
+  // decode step 7.0 ms; src/hearth/backend/cuda/NOTES.md, "Batch-64 decode step").
+  double itl_p50_ms = 0, itl_p99_ms = 0;
   double ttft_first_ms = 0;     // the first request's (a cold prefix, for --shared-prefix-len)
   double ttft_rest_p50_ms = 0;  // the others' (a warm prefix)
   double prefix_cache_hit_rate = 0;  // over this run

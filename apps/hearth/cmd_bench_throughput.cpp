@@ -88,6 +88,7 @@ void register_bench_throughput(CLI::App& bench, Runner& runner) {
   cmd->add_option("--kv-cache-memory", a->kv_cache_text, "KV cache size, e.g. 8GiB (default: planned)");
   cmd->add_option("--kv-cache-dtype", a->engine.kv_cache_dtype, "KV cache element type: auto (the activation dtype) or fp8 (e4m3)");
   cmd->add_flag("!--no-prefix-caching", a->engine.enable_prefix_caching, "turn the prefix cache off");
+  cmd->add_flag("--enforce-eager", a->engine.enforce_eager, "no CUDA step graphs (every step eager; A/B of the graphs)");
   a->device.add_to(cmd);
   cmd->callback([a, &runner] { runner = [a] { return run_throughput(*a); }; });
 }

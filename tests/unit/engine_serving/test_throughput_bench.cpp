@@ -54,10 +54,13 @@ TEST(ThroughputBench, ReportsTokensLatenciesAndPrefixHits) {
   EXPECT_GT(r.output_tok_s, 0);
   EXPECT_GE(r.ttft_p99_ms, r.ttft_p50_ms);
   EXPECT_GE(r.tpot_p99_ms, r.tpot_p50_ms);
+  EXPECT_GT(r.itl_p50_ms, 0);
+  EXPECT_GE(r.itl_p99_ms, r.itl_p50_ms);
   // 5 of 6 requests find the 2 prefix blocks: 160 of 240 tokens.
   EXPECT_NEAR(r.prefix_cache_hit_rate, 160.0 / 240.0, 1e-9);
   const auto j = r.to_json();
   EXPECT_EQ(j.at("output_tokens"), 30);
   EXPECT_TRUE(j.at("ttft_ms").contains("p99"));
   EXPECT_TRUE(j.at("tpot_ms").contains("p50"));
+  EXPECT_TRUE(j.at("itl_ms").contains("p99"));
 }
