@@ -233,8 +233,32 @@ struct GemvParams {
   // Grid size cap (persistent CTAs, each sweeping several row groups); 0: one CTA per
   // row group.
   int max_ctas = 0;
+  // Ring stages copied before the wait on the previous kernel: kStages (3, the default: the
+  // ring's every slot, each refilled right after its use) or kStages - 1 (each slot
+  // refilled one step before its use; the third version's order). A/B:
+  // HEARTH_CUDA_GEMV_PRE_STAGES.
+  int pre_stages = 0;
 };
 cudaError_t launch_gemv(const GemvParams& p, cudaStream_t stream);
+
+// Brings the first bytes[i] of ptr[i] (16-byte aligned; bytes rounded down to 16) into the
+// L2 cache: a hint, nothing is written. Launched programmatically right before a GEMV
+// whose weights are otherwise read from DRAM after a kernel that leaves the DRAM mostly
+// idle (decode attention at batch 1): the kernel starts while that kernel runs, brings the
+// bytes in, then waits for it, so the chain of waits stays intact. `ctas` CTAs. Modes:
+// kL2PrefetchHint: prefetch instructions (sm_90: cp.async.bulk.prefetch.L2; sm_89:
+// prefetch.global.L2 per line), nothing waits for them; kL2PrefetchLoad: 16-byte cp.async
+// copies into a scratch slot of shared memory (each CTA waits for its copies).
+constexpr int kL2PrefetchMax = 2;
+constexpr int kL2PrefetchHint = 0;
+constexpr int kL2PrefetchLoad = 1;
+struct L2Prefetch {
+  const void* ptr[kL2PrefetchMax] = {};
+  int64_t bytes[kL2PrefetchMax] = {};
+  int n = 0;
+  int mode = kL2PrefetchLoad;
+};
+cudaError_t launch_l2_prefetch(const L2Prefetch& p, int ctas, cudaStream_t stream);
 
 // ---- small-M GEMM on tensor cores (mma_gemv_kernels.cu) ----
 
