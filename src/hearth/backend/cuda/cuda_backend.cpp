@@ -57,19 +57,6 @@ CudaBackend::CudaBackend(const CudaBackendOptions& options)
   gemv_pre_stages_ = options.gemv_pre_stages;
   if (const char* pre = std::getenv("HEARTH_CUDA_GEMV_PRE_STAGES"))
     gemv_pre_stages_ = std::clamp(std::atoi(pre), 2, 3);
-  // The o_proj prefetch: the whole weight (32 MiB at Qwen3-8B) where it fits in two thirds
-  // of the L2, else that much.
-  l2_prefetch_bytes_ = std::min<int64_t>(l2_prefetch_bytes_, int64_t{prop.l2CacheSize} * 2 / 3);
-  if (options.l2_prefetch_bytes >= 0) l2_prefetch_bytes_ = options.l2_prefetch_bytes;
-  if (options.l2_prefetch_next_bytes >= 0) l2_prefetch_next_bytes_ = options.l2_prefetch_next_bytes;
-  if (const char* mb = std::getenv("HEARTH_CUDA_L2_PREFETCH_MB"))
-    l2_prefetch_bytes_ = int64_t{std::clamp(std::atoi(mb), 0, 4096)} << 20;
-  if (options.l2_prefetch_mode >= 0)
-    l2_prefetch_mode_ = options.l2_prefetch_mode == 0 ? kL2PrefetchHint : kL2PrefetchLoad;
-  if (const char* mode = std::getenv("HEARTH_CUDA_L2_PREFETCH_MODE"))
-    l2_prefetch_mode_ = std::atoi(mode) == 0 ? kL2PrefetchHint : kL2PrefetchLoad;
-  if (const char* mb = std::getenv("HEARTH_CUDA_L2_PREFETCH_NEXT_MB"))
-    l2_prefetch_next_bytes_ = int64_t{std::clamp(std::atoi(mb), 0, 4096)} << 20;
   // The tensor-core decode kernel fits 2 CTAs per SM (104 KB of K/V stages each), the
   // SIMT one 3 (registers): splits fill one wave of either.
   if (decode_mma_enabled()) decode_ctas_per_sm_ = decode_mma_ctas_per_sm();  // 2 or 3 by variant
@@ -435,7 +422,6 @@ void CudaBackend::to_host_f32(TensorView x, float* dst) {
 void CudaBackend::synchronize() { HEARTH_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
 
 void CudaBackend::op_done(const char* op) {
-  ++ops_done_;
   if (!debug_sync_) return;
   const cudaError_t e = cudaStreamSynchronize(stream_);
   if (e != cudaSuccess) fail("CUDA error in op {}: {} ({})", op, cudaGetErrorString(e), cudaGetErrorName(e));

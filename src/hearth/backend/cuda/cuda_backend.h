@@ -40,19 +40,10 @@ struct CudaBackendOptions {
   // The most K splits that GEMM may use (1: none, every tile summed by one CTA; tests
   // cover both paths). HEARTH_CUDA_MMA_SPLITS overrides it.
   int mma_max_splits = 32;
-  // Batch-1 decode variants (backend/cuda/NOTES.md, fifth version); each computes the same
-  // bits, only the timing differs. gemv_pre_stages: weight stages the GEMV copies before it
-  // waits for the previous kernel, 2 or 3 (0: the default, 3; HEARTH_CUDA_GEMV_PRE_STAGES).
+  // Weight stages the GEMV copies before it waits for the previous kernel: 2 or 3 (0: the
+  // default, 3). Same bits either way, only the timing differs (backend/cuda/NOTES.md,
+  // fifth version). HEARTH_CUDA_GEMV_PRE_STAGES overrides it.
   int gemv_pre_stages = 0;
-  // L2 prefetch: of the o_proj weight while the attention block before it runs (bytes; -1:
-  // the default, the whole weight up to two thirds of the L2; 0: off;
-  // HEARTH_CUDA_L2_PREFETCH_MB), and of the first bytes of gate|up while o_proj runs (-1:
-  // the default, off; HEARTH_CUDA_L2_PREFETCH_NEXT_MB).
-  int64_t l2_prefetch_bytes = -1;
-  int64_t l2_prefetch_next_bytes = -1;
-  // How: 0 prefetch instructions, 1 copies into scratch shared memory (-1: the default, 1;
-  // HEARTH_CUDA_L2_PREFETCH_MODE).
-  int l2_prefetch_mode = -1;
 };
 
 struct CudaDeviceInfo {

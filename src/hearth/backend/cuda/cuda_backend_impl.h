@@ -185,19 +185,6 @@ class CudaBackend final : public Backend {
     p.max_ctas = gemv_ctas_per_sm_ * multiprocessors_;
     p.pre_stages = gemv_pre_stages_;
   }
-  // L2 prefetch at batch 1 (launch_l2_prefetch): the o_proj weight (up to
-  // l2_prefetch_bytes_) while the attention block before it runs, and the first
-  // l2_prefetch_next_bytes_ of gate|up while o_proj runs (from the L2). Env:
-  // HEARTH_CUDA_L2_PREFETCH_MB, HEARTH_CUDA_L2_PREFETCH_NEXT_MB (0: off).
-  int64_t l2_prefetch_bytes_ = int64_t{32} << 20;
-  int64_t l2_prefetch_next_bytes_ = 0;
-  int l2_prefetch_mode_ = kL2PrefetchLoad;  // HEARTH_CUDA_L2_PREFETCH_MODE (0 hint, 1 load)
-  // ops_done_ counts op_done() calls; the op that ended at count attention_done_ was a
-  // fused decode attention block, at oproj_done_ the GEMV right after one.
-  int64_t ops_done_ = 0;
-  int64_t attention_done_ = -1;
-  int64_t oproj_done_ = -1;
-  void l2_prefetch(const L2Prefetch& p);
   int* counters_ = nullptr;
   size_t counters_n_ = 0;
   // Small-M tensor-core GEMM: rows routed (2..mma_max_rows_; 0 = off), its K-split cap,

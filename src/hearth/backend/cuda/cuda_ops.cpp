@@ -480,17 +480,15 @@ void CudaBackend::attention_block(int layer, TensorView q, TensorView k, TensorV
     f.rope = args;
     HEARTH_CUDA_CHECK(launch_decode_attention_fused(p, f, splits, split_size, partial_out,
                                                     partial_lse, stream_));
-    op_done("attention_block");
-    attention_done_ = ops_done_;  // the next GEMV may prefetch its weight meanwhile
-    return;
+  } else {
+    // Prefill: q/k norm + RoPE with the cache write in one kernel, then attention.
+    const QkCacheWrite cache{v.data, db.slot_mapping, const_cast<void*>(p.k_cache),
+                             const_cast<void*>(p.v_cache), p.kv_fp8, p.k_scale, p.v_scale};
+    HEARTH_CUDA_CHECK(launch_qk_norm_rope(q.data, k.data, tokens, p.heads, p.kv_heads, p.head_dim,
+                                          q_norm.t.data, k_norm.t.data, eps, args, db.positions,
+                                          stream_, &cache));
+    run_attention(p, db);
   }
-  // Prefill: q/k norm + RoPE with the cache write in one kernel, then attention.
-  const QkCacheWrite cache{v.data, db.slot_mapping, const_cast<void*>(p.k_cache),
-                           const_cast<void*>(p.v_cache), p.kv_fp8, p.k_scale, p.v_scale};
-  HEARTH_CUDA_CHECK(launch_qk_norm_rope(q.data, k.data, tokens, p.heads, p.kv_heads, p.head_dim,
-                                        q_norm.t.data, k_norm.t.data, eps, args, db.positions,
-                                        stream_, &cache));
-  run_attention(p, db);
   op_done("attention_block");
 }
 
@@ -575,15 +573,6 @@ bool CudaBackend::linear_residual(TensorView x, const Weight& w, TensorView out,
     op_done("linear_residual");
     return true;
   }
-  const bool after_attention = ops_done_ == attention_done_;
-  if (after_attention && l2_prefetch_bytes_ > 0) {
-    // o_proj after the attention block: its weight into the L2 while attention runs.
-    L2Prefetch pf;
-    pf.n = 1;
-    pf.ptr[0] = w.t.data;
-    pf.bytes[0] = std::min<int64_t>(l2_prefetch_bytes_, w.t.numel() * 2);
-    l2_prefetch(pf);
-  }
   GemvParams p{};
   p.x = x.data;
   p.m = 1;
@@ -595,7 +584,6 @@ bool CudaBackend::linear_residual(TensorView x, const Weight& w, TensorView out,
   gemv_grid(p);
   HEARTH_CUDA_CHECK(launch_gemv(p, stream_));
   op_done("linear_residual");
-  if (after_attention) oproj_done_ = ops_done_;
   return true;
 }
 
@@ -675,25 +663,8 @@ void CudaBackend::add_norm_linear(TensorView residual, TensorView proj, const We
   p.normed = normed.data;
   p.act = act.data;
   gemv_grid(p);
-  if (ops_done_ == oproj_done_ && l2_prefetch_next_bytes_ > 0) {
-    // gate|up after an o_proj that read its weight from the L2: the first rows of each
-    // segment (the CTAs walk row groups in order) while the DRAM would idle.
-    L2Prefetch pf;
-    pf.n = std::min(p.num_segments, kL2PrefetchMax);
-    for (int i = 0; i < pf.n; ++i) {
-      pf.ptr[i] = p.seg[i].w;
-      pf.bytes[i] = std::min<int64_t>(l2_prefetch_next_bytes_ / pf.n, p.seg[i].rows * p.k * 2);
-    }
-    l2_prefetch(pf);
-  }
   HEARTH_CUDA_CHECK(launch_gemv(p, stream_));
   op_done("add_norm_linear");
-}
-
-void CudaBackend::l2_prefetch(const L2Prefetch& p) {
-  L2Prefetch q = p;
-  q.mode = l2_prefetch_mode_;
-  HEARTH_CUDA_CHECK(launch_l2_prefetch(q, multiprocessors_, stream_));
 }
 
 void CudaBackend::gather_rows(TensorView x, const DeviceBatch& batch, TensorView out) {

@@ -216,9 +216,10 @@ __global__ void __launch_bounds__(kThreads, M == 1 ? 2 : 1) gemv_kernel(const Ge
           for (int j = 0; j < 8; ++j) acc[r][i] = fmaf(wf[r][j], xf[j], acc[r][i]);
       }
     }
-    // Step t + kStages into the slot just read: the memory clobber keeps the shared loads
-    // above before the copy is issued, and a copy writes shared memory only after its
-    // global read (the previous order reused a slot one step later).
+    // Step t + kStages into the slot just read. The memory clobber keeps the shared loads
+    // above before the copy in program order; as in the other order (the slot refilled one
+    // step after its read) nothing else separates them, and GpuDecode.DecodeVariants-
+    // ComputeTheSameBits compares the two orders bit for bit on the device.
     if (late) issue();
     if (++c_slot == kStages) c_slot = 0;
     if (s != steps - 1) {
@@ -308,71 +309,7 @@ cudaError_t launch_m(const GemvParams& p, int64_t groups, cudaStream_t stream) {
   return launch_kernel<M, kInPlain, kEpiPlain>(p, groups, stream);
 }
 
-// Mode kL2PrefetchHint: one warp per CTA, each thread prefetches pieces of kPiece bytes
-// interleaved over the grid so the requests spread over the SMs' copy engines. Mode
-// kL2PrefetchLoad: kL2LoadThreads per CTA, each with kUnroll 16-byte copies in flight into
-// its own 16-byte shared-memory slot (overwritten: only the trip through the L2 counts),
-// waiting for them before the CTA ends (a prefetch still pending when its CTA exits may
-// be dropped: ncu saw only half of a 32 MiB hint prefetch reach the L2). 4 KB of shared
-// memory: it fits next to two decode attention CTAs (2 x 109 KB) or two GEMV CTAs.
-constexpr int kL2LoadThreads = 256;
-__global__ void __launch_bounds__(kL2LoadThreads) l2_prefetch_kernel(const L2Prefetch p) {
-  __shared__ uint4 s_sink[kL2LoadThreads];
-  pdl_trigger();  // the GEMV after this may launch (it waits for this kernel's end)
-  const int64_t tid = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  const int64_t threads = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  if (p.mode == kL2PrefetchLoad) {
-    constexpr int kUnroll = 16;
-    const uint32_t slot = smem_addr(&s_sink[threadIdx.x]);
-    for (int i = 0; i < p.n; ++i) {
-      const uint4* base = static_cast<const uint4*>(p.ptr[i]);
-      const int64_t chunks = p.bytes[i] / 16;
-      for (int64_t c0 = tid; c0 < chunks; c0 += threads * kUnroll) {
-#pragma unroll
-        for (int u = 0; u < kUnroll; ++u) {
-          const int64_t c = c0 + u * threads;
-          copy16(slot, c < chunks ? static_cast<const void*>(base + c) : p.ptr[i], c < chunks ? 16 : 0);
-        }
-        copy_commit();
-        copy_wait<1>();  // at most two batches in flight
-      }
-    }
-    copy_wait<0>();
-    pdl_wait();
-    return;
-  }
-  for (int i = 0; i < p.n; ++i) {
-    const char* base = static_cast<const char*>(p.ptr[i]);
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    constexpr int64_t kPiece = 8192;
-    for (int64_t off = tid * kPiece; off < p.bytes[i]; off += threads * kPiece) {
-      const auto size = static_cast<uint32_t>(min(kPiece, p.bytes[i] - off));
-      asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;\n" ::"l"(__cvta_generic_to_global(base + off)),
-                   "r"(size)
-                   : "memory");
-    }
-#else
-    constexpr int64_t kLine = 128;
-    for (int64_t off = tid * kLine; off < p.bytes[i]; off += threads * kLine)
-      asm volatile("prefetch.global.L2 [%0];\n" ::"l"(__cvta_generic_to_global(base + off)) : "memory");
-#endif
-  }
-  pdl_wait();  // ends after the kernel before it: the next kernel's wait covers both
-}
-
 }  // namespace
-
-cudaError_t launch_l2_prefetch(const L2Prefetch& p, int ctas, cudaStream_t stream) {
-  if (p.n < 0 || p.n > kL2PrefetchMax || ctas < 1) return cudaErrorInvalidValue;
-  if (p.mode != kL2PrefetchHint && p.mode != kL2PrefetchLoad) return cudaErrorInvalidValue;
-  L2Prefetch q = p;
-  for (int i = 0; i < q.n; ++i) {
-    if (!aligned16(q.ptr[i]) || q.bytes[i] < 0) return cudaErrorInvalidValue;
-    q.bytes[i] &= ~int64_t{15};
-  }
-  const unsigned threads = p.mode == kL2PrefetchLoad ? kL2LoadThreads : 32;
-  return launch_pdl(l2_prefetch_kernel, dim3(static_cast<unsigned>(ctas)), dim3(threads), 0, stream, q);
-}
 
 cudaError_t launch_gemv(const GemvParams& p, cudaStream_t stream) {
   if (p.m < 1 || p.m > kGemvMaxM || p.k <= 0 || p.k % 8 != 0 || !aligned16(p.x) ||

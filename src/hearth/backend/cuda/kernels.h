@@ -241,25 +241,6 @@ struct GemvParams {
 };
 cudaError_t launch_gemv(const GemvParams& p, cudaStream_t stream);
 
-// Brings the first bytes[i] of ptr[i] (16-byte aligned; bytes rounded down to 16) into the
-// L2 cache: a hint, nothing is written. Launched programmatically right before a GEMV
-// whose weights are otherwise read from DRAM after a kernel that leaves the DRAM mostly
-// idle (decode attention at batch 1): the kernel starts while that kernel runs, brings the
-// bytes in, then waits for it, so the chain of waits stays intact. `ctas` CTAs. Modes:
-// kL2PrefetchHint: prefetch instructions (sm_90: cp.async.bulk.prefetch.L2; sm_89:
-// prefetch.global.L2 per line), nothing waits for them; kL2PrefetchLoad: 16-byte cp.async
-// copies into a scratch slot of shared memory (each CTA waits for its copies).
-constexpr int kL2PrefetchMax = 2;
-constexpr int kL2PrefetchHint = 0;
-constexpr int kL2PrefetchLoad = 1;
-struct L2Prefetch {
-  const void* ptr[kL2PrefetchMax] = {};
-  int64_t bytes[kL2PrefetchMax] = {};
-  int n = 0;
-  int mode = kL2PrefetchLoad;
-};
-cudaError_t launch_l2_prefetch(const L2Prefetch& p, int ctas, cudaStream_t stream);
-
 // ---- small-M GEMM on tensor cores (mma_gemv_kernels.cu) ----
 
 // out_s = x @ w_s^T for m = 1..kMmaGemvMaxM rows (batched decode steps): the weights are
