@@ -51,6 +51,12 @@ CudaBackend::CudaBackend(const CudaBackendOptions& options)
   // A/B of the GEMV grid: CTAs per SM of the persistent grid (0: one CTA per row group).
   if (const char* ctas = std::getenv("HEARTH_CUDA_GEMV_CTAS_PER_SM"))
     gemv_ctas_per_sm_ = std::clamp(std::atoi(ctas), 0, 2);
+  HEARTH_CHECK(options.gemv_pre_stages == 0 || options.gemv_pre_stages == 2 ||
+                   options.gemv_pre_stages == 3,
+               "gemv_pre_stages {} is not 0, 2 or 3", options.gemv_pre_stages);
+  gemv_pre_stages_ = options.gemv_pre_stages;
+  if (const char* pre = std::getenv("HEARTH_CUDA_GEMV_PRE_STAGES"))
+    gemv_pre_stages_ = std::clamp(std::atoi(pre), 2, 3);
   // The tensor-core decode kernel fits 2 CTAs per SM (104 KB of K/V stages each), the
   // SIMT one 3 (registers): splits fill one wave of either.
   if (decode_mma_enabled()) decode_ctas_per_sm_ = decode_mma_ctas_per_sm();  // 2 or 3 by variant

@@ -41,6 +41,10 @@ struct CudaBackendOptions {
   // The most K splits that GEMM may use (1: none, every tile summed by one CTA; tests
   // cover both paths). HEARTH_CUDA_MMA_SPLITS overrides it.
   int mma_max_splits = 32;
+  // Weight stages the GEMV copies before it waits for the previous kernel: 2 or 3 (0: the
+  // default, 3). Same bits either way, only the timing differs (backend/cuda/NOTES.md,
+  // fifth version). HEARTH_CUDA_GEMV_PRE_STAGES overrides it.
+  int gemv_pre_stages = 0;
 };
 
 struct CudaDeviceInfo {

@@ -178,7 +178,13 @@ class CudaBackend final : public Backend {
   // Decode attention splits: enough CTAs for this many per SM (one wave at 3: the kernel
   // fits about 3 CTAs per SM by registers). HEARTH_CUDA_DECODE_CTAS_PER_SM (1..8) for A/B.
   int decode_ctas_per_sm_ = 3;
-  void gemv_grid(GemvParams& p) const { p.max_ctas = gemv_ctas_per_sm_ * multiprocessors_; }
+  // Ring stages the GEMV copies before its wait (0: the kernel's default, the whole ring;
+  // HEARTH_CUDA_GEMV_PRE_STAGES=2 for the earlier order).
+  int gemv_pre_stages_ = 0;
+  void gemv_grid(GemvParams& p) const {
+    p.max_ctas = gemv_ctas_per_sm_ * multiprocessors_;
+    p.pre_stages = gemv_pre_stages_;
+  }
   int* counters_ = nullptr;
   size_t counters_n_ = 0;
   // Small-M tensor-core GEMM: rows routed (2..mma_max_rows_; 0 = off), its K-split cap,

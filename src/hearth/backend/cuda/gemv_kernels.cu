@@ -12,8 +12,11 @@
 //   end are paid once per launch, not once per row group;
 // - each thread copies and later reads back only its own 16-byte slots, so the ring needs
 //   no barrier: cp.async.wait_group orders a thread's copies with its own reads;
-// - the first kStages - 1 steps are copied before pdl_wait(): with programmatic launch the
-//   kernel starts while the previous kernel still runs, and the weights do not depend on it.
+// - the first kStages steps (the whole ring) are copied before pdl_wait(): with programmatic
+//   launch the kernel starts while the previous kernel still runs, and the weights do not
+//   depend on it. A slot is refilled right after this thread has used it, so kStages - 1
+//   steps stay in flight in the loop as before (p.pre_stages = kStages - 1: refilled one
+//   step before use, kStages - 1 copied before the wait: the third version's order).
 // Several weights sharing the input (q/k/v, gate/up) are one launch: their rows are laid
 // end to end over the row groups (segments), each with its own weight and output pointer.
 //
@@ -154,8 +157,12 @@ __global__ void __launch_bounds__(kThreads, M == 1 ? 2 : 1) gemv_kernel(const Ge
     copy_commit();  // empty groups past the end keep the wait count uniform
   };
 
+  // Refill a slot after its use (late) or one step before it: same copies in flight in the
+  // loop, one more step in flight while this kernel waits for the previous one.
+  const bool late = p.pre_stages != kStages - 1;
 #pragma unroll
   for (int s = 0; s < kStages - 1; ++s) issue();
+  if (late) issue();
   pdl_wait();  // x (and the residual) are the previous kernel's output
   pdl_trigger();
 
@@ -189,7 +196,7 @@ __global__ void __launch_bounds__(kThreads, M == 1 ? 2 : 1) gemv_kernel(const Ge
   int c_step = 0, c_slot = 0;  // the consume side's position in the stream
   int64_t c_group = blockIdx.x;
   for (int t = 0; t < total; ++t) {
-    issue();                   // step t + kStages - 1
+    if (!late) issue();        // step t + kStages - 1 into the slot used at step t - 1
     copy_wait<kStages - 1>();  // step t has landed (this thread's slots)
     const int s = c_step;
     const int64_t c = static_cast<int64_t>(s) * kThreads + tid;
@@ -209,6 +216,11 @@ __global__ void __launch_bounds__(kThreads, M == 1 ? 2 : 1) gemv_kernel(const Ge
           for (int j = 0; j < 8; ++j) acc[r][i] = fmaf(wf[r][j], xf[j], acc[r][i]);
       }
     }
+    // Step t + kStages into the slot just read. The memory clobber keeps the shared loads
+    // above before the copy in program order; as in the other order (the slot refilled one
+    // step after its read) nothing else separates them, and GpuDecode.DecodeVariants-
+    // ComputeTheSameBits compares the two orders bit for bit on the device.
+    if (late) issue();
     if (++c_slot == kStages) c_slot = 0;
     if (s != steps - 1) {
       c_step = s + 1;
@@ -302,7 +314,8 @@ cudaError_t launch_m(const GemvParams& p, int64_t groups, cudaStream_t stream) {
 cudaError_t launch_gemv(const GemvParams& p, cudaStream_t stream) {
   if (p.m < 1 || p.m > kGemvMaxM || p.k <= 0 || p.k % 8 != 0 || !aligned16(p.x) ||
       (p.x_up != nullptr && !aligned16(p.x_up)) || p.num_segments < 1 ||
-      p.num_segments > kGemvMaxSegments || p.max_ctas < 0)
+      p.num_segments > kGemvMaxSegments || p.max_ctas < 0 ||
+      (p.pre_stages != 0 && p.pre_stages != kStages - 1 && p.pre_stages != kStages))
     return cudaErrorInvalidValue;
   int64_t rows = 0;
   for (int s = 0; s < p.num_segments; ++s) {

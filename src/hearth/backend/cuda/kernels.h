@@ -233,6 +233,11 @@ struct GemvParams {
   // Grid size cap (persistent CTAs, each sweeping several row groups); 0: one CTA per
   // row group.
   int max_ctas = 0;
+  // Ring stages copied before the wait on the previous kernel: kStages (3, the default: the
+  // ring's every slot, each refilled right after its use) or kStages - 1 (each slot
+  // refilled one step before its use; the third version's order). A/B:
+  // HEARTH_CUDA_GEMV_PRE_STAGES.
+  int pre_stages = 0;
 };
 cudaError_t launch_gemv(const GemvParams& p, cudaStream_t stream);
 
