@@ -189,6 +189,77 @@ TEST(GpuFused, LinearResidualMatchesReference) {
   }
 }
 
+// q|k|v of a layer are uploaded as one block (CudaBackend::upload_adjacent), and at batch
+// sizes past the small-M GEMM's rows linear_multi runs them as one cuBLASLt GEMM whose
+// columns are split into the three outputs. Checked against a float64 product, on a backend
+// with that GEMM and one without (fuse_adjacent_weights off: a GEMM per weight), with rows
+// whose bytes leave a 16-byte gap between two weights (then not one matrix: the GEMM per
+// weight must still be taken).
+TEST(GpuFused, AdjacentQkvWeightsRunAsOneGemm) {
+  HEARTH_REQUIRE_GPU();
+  auto backend = [](bool fuse) {
+    CudaBackendOptions o;
+    o.memory_budget_bytes = 2ull << 30;
+    o.debug_sync = true;
+    o.mma_max_rows = 0;  // cuBLASLt from two rows: the path under test
+    o.fuse_adjacent_weights = fuse;
+    return make_cuda_backend(o);
+  };
+  std::unique_ptr<Backend> fused = backend(true), per_weight = backend(false);
+  Rng rng(33);
+  struct Case {
+    int k, q_rows, kv_rows;
+    bool adjacent;
+  };
+  static float dummy2[1] = {1.0f}, dummy1[1] = {1.0f};
+  for (const Case c : {Case{264, 512, 128, true}, Case{4104, 200, 40, true}, Case{260, 201, 3, false}}) {
+    const std::vector<int> rows = {c.q_rows, c.kv_rows, c.kv_rows};
+    std::vector<std::vector<float>> wv;
+    std::vector<std::vector<uint16_t>> host;
+    for (int r : rows) {
+      wv.push_back(random_values(size_t(r) * c.k, rng, 0.05f));
+      host.push_back(to_bf16(wv.back()));
+    }
+    ModelWeights m;
+    m.embed_tokens = Weight{TensorView{dummy2, DType::F32, Shape{1, 1}}, WeightFormat::Dense, "embed"};
+    m.lm_head = m.embed_tokens;
+    m.norm = Weight{TensorView{dummy1, DType::F32, Shape{1}}, WeightFormat::Dense, "norm"};
+    LayerWeights l;
+    Weight* proj[] = {&l.q_proj, &l.k_proj, &l.v_proj};
+    for (size_t i = 0; i < 3; ++i)
+      *proj[i] = Weight{TensorView{host[i].data(), DType::BF16, Shape{rows[i], c.k}}, WeightFormat::Dense, "w"};
+    m.layers.push_back(l);
+    for (Backend* b : {fused.get(), per_weight.get()}) {
+      const ModelWeights up = b->upload_weights(m);
+      const LayerWeights& d = up.layers[0];
+      const auto* q_end = static_cast<const char*>(d.q_proj.t.data) + d.q_proj.t.nbytes();
+      EXPECT_EQ(d.k_proj.t.data == q_end, c.adjacent) << "k " << c.k;
+      for (int tokens : {2, 24, 64, 100, 300}) {
+        const std::string tag = (b == fused.get() ? "fused k" : "per weight k") + std::to_string(c.k) + " tokens " +
+                                std::to_string(tokens);
+        const std::vector<float> xv = random_values(size_t(tokens) * c.k, rng);
+        const std::vector<uint16_t> xb = to_bf16(xv);
+        TensorView x = b->alloc(DType::BF16, Shape{tokens, c.k});
+        cuda_copy_from_host(*b, x, xb.data());
+        std::vector<TensorView> outs;
+        for (int r : rows) outs.push_back(b->alloc(DType::BF16, Shape{tokens, r}));
+        const Weight* ws[] = {&d.q_proj, &d.k_proj, &d.v_proj};
+        b->linear_multi(x, ws, outs);
+        for (size_t i = 0; i < 3; ++i) {
+          std::vector<float> ref;
+          for (int t = 0; t < tokens; ++t) {
+            const std::vector<float> xt(xv.begin() + size_t(t) * c.k, xv.begin() + size_t(t + 1) * c.k);
+            for (double v : dot_rows(xt, wv[i], rows[i])) ref.push_back(static_cast<float>(v));
+          }
+          expect_close(read(*b, outs[i]), ref, kRtol, rms(ref) / 4096, tag + " out " + std::to_string(i));
+        }
+        b->free(x);
+        for (TensorView& t : outs) b->free(t);
+      }
+    }
+  }
+}
+
 // One backend's side of an attention_block scenario: its own cache, tensors and batches.
 struct Side {
   Backend* b;

@@ -48,6 +48,8 @@ CudaBackend::CudaBackend(const CudaBackendOptions& options)
   fuse_swiglu_ = options.fuse_swiglu || env_flag("HEARTH_CUDA_FUSE_SWIGLU");
   const char* fuse = std::getenv("HEARTH_CUDA_FUSE");
   fuse_decode_ = options.fuse_decode && (fuse == nullptr || std::strcmp(fuse, "0") != 0);
+  const char* fuse_qkv = std::getenv("HEARTH_CUDA_FUSE_QKV");
+  fuse_adjacent_ = options.fuse_adjacent_weights && (fuse_qkv == nullptr || std::strcmp(fuse_qkv, "0") != 0);
   // A/B of the GEMV grid: CTAs per SM of the persistent grid (0: one CTA per row group).
   if (const char* ctas = std::getenv("HEARTH_CUDA_GEMV_CTAS_PER_SM"))
     gemv_ctas_per_sm_ = std::clamp(std::atoi(ctas), 0, 2);
@@ -147,18 +149,20 @@ void* CudaBackend::scratch(size_t bytes) {
 
 // ---- weights ----
 
-Weight CudaBackend::upload_weight(const Weight& w) {
-  if (w.t.data == nullptr) return w;  // absent (e.g. a partial weight set): stays absent
+void CudaBackend::check_uploadable(const Weight& w) const {
   HEARTH_CHECK(w.format == WeightFormat::Dense, "weight '{}': only dense weights are supported "
                "on CUDA so far", w.name);
   HEARTH_CHECK(w.t.dtype == DType::F32 || w.t.dtype == DType::F16 || w.t.dtype == DType::BF16,
                "weight '{}' has dtype {}; expected F32, F16 or BF16", w.name,
                dtype_name(w.t.dtype));
+}
+
+Weight CudaBackend::upload_weight_to(const Weight& w, void* dst) {
+  check_uploadable(w);
   Weight d = w;
   d.t.dtype = DType::BF16;
+  d.t.data = dst;
   const int64_t n = w.t.numel();
-  d.t.data = memory_->allocate(d.t.nbytes(), "weight '" + w.name + "'");
-  weight_blocks_.push_back(d.t.data);
   if (w.t.dtype == DType::BF16) {
     HEARTH_CUDA_CHECK(cudaMemcpyAsync(d.t.data, w.t.data, d.t.nbytes(), cudaMemcpyHostToDevice,
                                       stream_));
@@ -173,15 +177,56 @@ Weight CudaBackend::upload_weight(const Weight& w) {
       const int64_t c = std::min(chunk, n - i);
       HEARTH_CUDA_CHECK(cudaMemcpyAsync(staging, static_cast<const char*>(w.t.data) + i * elem,
                                         c * elem, cudaMemcpyHostToDevice, stream_));
-      void* dst = static_cast<uint16_t*>(d.t.data) + i;
+      void* out = static_cast<uint16_t*>(d.t.data) + i;
       if (w.t.dtype == DType::F32)
-        HEARTH_CUDA_CHECK(launch_f32_to_bf16(static_cast<const float*>(staging), c, dst, stream_));
+        HEARTH_CUDA_CHECK(launch_f32_to_bf16(static_cast<const float*>(staging), c, out, stream_));
       else
-        HEARTH_CUDA_CHECK(launch_f16_to_bf16(staging, c, dst, stream_));
+        HEARTH_CUDA_CHECK(launch_f16_to_bf16(staging, c, out, stream_));
     }
     memory_->release(staging);
   }
   return d;
+}
+
+Weight CudaBackend::upload_weight(const Weight& w) {
+  if (w.t.data == nullptr) return w;  // absent (e.g. a partial weight set): stays absent
+  check_uploadable(w);
+  Weight b = w;
+  b.t.dtype = DType::BF16;
+  void* block = memory_->allocate(b.t.nbytes(), "weight '" + w.name + "'");
+  weight_blocks_.push_back(block);
+  return upload_weight_to(w, block);
+}
+
+std::vector<Weight> CudaBackend::upload_adjacent(std::span<const Weight* const> ws) {
+  // One allocation with each matrix's rows right after the previous one's, when the
+  // matrices share their input size: then [w0; w1; ...] is one row-major matrix, and
+  // linear_multi can run one GEMM over it (CudaBackend::linear_multi). Offsets are rounded
+  // up to 16 bytes (the GEMMs' alignment); a bf16 matrix of rows of 8k elements needs no
+  // gap, and one with a gap is only not fused.
+  std::vector<Weight> out;
+  bool together = !ws.empty();
+  for (const Weight* w : ws)
+    together = together && w->t.data != nullptr && w->t.shape.ndim == 2 &&
+               w->t.shape[1] == ws[0]->t.shape[1] && w->format == WeightFormat::Dense;
+  if (!together) {
+    for (const Weight* w : ws) out.push_back(upload_weight(*w));
+    return out;
+  }
+  std::vector<size_t> offsets;
+  size_t total = 0;
+  for (const Weight* w : ws) {
+    check_uploadable(*w);
+    offsets.push_back(total);
+    total += (static_cast<size_t>(w->t.numel()) * sizeof(uint16_t) + 15) & ~size_t{15};
+  }
+  std::string names;
+  for (const Weight* w : ws) names += (names.empty() ? "" : ", ") + w->name;
+  void* block = memory_->allocate(total, "weights '" + names + "'");
+  weight_blocks_.push_back(block);
+  for (size_t i = 0; i < ws.size(); ++i)
+    out.push_back(upload_weight_to(*ws[i], static_cast<char*>(block) + offsets[i]));
+  return out;
 }
 
 ModelWeights CudaBackend::upload_weights(const ModelWeights& host) {
@@ -204,9 +249,12 @@ ModelWeights CudaBackend::upload_weights(const ModelWeights& host) {
   for (const LayerWeights& l : host.layers) {
     LayerWeights d;
     d.input_layernorm = up(l.input_layernorm);
-    d.q_proj = up(l.q_proj);
-    d.k_proj = up(l.k_proj);
-    d.v_proj = up(l.v_proj);
+    // q|k|v adjacent: batched steps past the small-M GEMM's rows run them as one GEMM.
+    const Weight* qkv[] = {&l.q_proj, &l.k_proj, &l.v_proj};
+    std::vector<Weight> qkv_up = upload_adjacent(qkv);
+    d.q_proj = qkv_up[0];
+    d.k_proj = qkv_up[1];
+    d.v_proj = qkv_up[2];
     d.o_proj = up(l.o_proj);
     d.q_norm = up(l.q_norm);
     d.k_norm = up(l.k_norm);

@@ -31,6 +31,10 @@ struct CudaBackendOptions {
   // epilogue, q/k norm + RoPE + KV-cache write + split combine inside decode attention.
   // HEARTH_CUDA_FUSE=0 turns them off (A/B timing).
   bool fuse_decode = true;
+  // q|k|v uploaded as one block (rows one after the other) and, at batch sizes past the
+  // small-M GEMM's rows, run as one cuBLASLt GEMM whose columns are split into the three
+  // outputs (HEARTH_CUDA_FUSE_QKV=0 turns the GEMM back into one per weight).
+  bool fuse_adjacent_weights = true;
   // linear (and the fused forms) with 2..this many rows takes hearth's tensor-core GEMM
   // for small M (mma_gemv_kernels.cu: batched decode steps) instead of cuBLASLt; at most
   // 64. 16: on the H200 the 8-request throughput bench ran 13 % faster with it, a layer's

@@ -118,6 +118,11 @@ class CudaBackend final : public Backend {
 
  private:
   Weight upload_weight(const Weight& w);
+  // Uploads `ws` into one block, each matrix's rows after the previous one's when they
+  // share their input size (else each on its own, as upload_weight).
+  std::vector<Weight> upload_adjacent(std::span<const Weight* const> ws);
+  void check_uploadable(const Weight& w) const;
+  Weight upload_weight_to(const Weight& w, void* dst);  // dst: w.t.numel() bf16 elements
   // Grows the per-step scratch (decode split partials) to at least `bytes`.
   void* scratch(size_t bytes);
   // After every op: with debug_sync, wait and check so a fault names its op.
@@ -194,6 +199,12 @@ class CudaBackend final : public Backend {
   // with HEARTH_CUDA_GEMV=0 sends single-row linear / linear_residual here (A/B).
   int mma_min_rows_ = 2;
   int mma_max_splits_ = 32;
+  // linear_multi over adjacent weights: one GEMM's output before its columns are split.
+  bool linear_adjacent(TensorView x, std::span<const Weight* const> ws, std::span<const TensorView> outs,
+                       int64_t tokens);
+  void* adjacent_out_ = nullptr;
+  size_t adjacent_out_bytes_ = 0;
+  bool fuse_adjacent_ = true;  // HEARTH_CUDA_FUSE_QKV=0: a GEMM per weight (A/B)
   float* mma_partials_ = nullptr;
   size_t mma_partials_n_ = 0;
   int* mma_counters_ = nullptr;

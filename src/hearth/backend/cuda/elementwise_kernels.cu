@@ -104,6 +104,24 @@ __global__ void kv_cache_write_kernel(const bf16* __restrict__ k, const bf16* __
   }
 }
 
+// One block per row; the vector path needs every cols % 8 == 0 and 16-byte aligned
+// pointers.
+template <bool kVec>
+__global__ void split_columns_kernel(const bf16* __restrict__ src, int src_cols, ColumnSplit split) {
+  const bf16* row = src + static_cast<int64_t>(blockIdx.x) * src_cols;
+  for (int s = 0; s < split.count; ++s) {
+    const int cols = split.cols[s];
+    bf16* dst = static_cast<bf16*>(split.dst[s]) + static_cast<int64_t>(blockIdx.x) * cols;
+    if constexpr (kVec) {
+      for (int i = threadIdx.x; i < cols / 8; i += blockDim.x)
+        reinterpret_cast<uint4*>(dst)[i] = reinterpret_cast<const uint4*>(row)[i];
+    } else {
+      for (int i = threadIdx.x; i < cols; i += blockDim.x) dst[i] = row[i];
+    }
+    row += cols;
+  }
+}
+
 }  // namespace
 
 void set_programmatic_launch(bool on) { g_programmatic_launch.store(on); }
@@ -148,6 +166,22 @@ cudaError_t launch_bf16_to_f32(const void* src, int64_t n, float* dst, cudaStrea
   if (n <= 0) return cudaGetLastError();
   bf16_to_f32_kernel<<<grid_for(n, kThreads), kThreads, 0, stream>>>(static_cast<const bf16*>(src),
                                                                       n, dst);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_split_columns(const void* src, int rows, const ColumnSplit& split, cudaStream_t stream) {
+  if (rows <= 0 || split.count <= 0) return cudaSuccess;
+  int src_cols = 0;
+  bool vec = aligned16(src);
+  for (int s = 0; s < split.count; ++s) {
+    src_cols += split.cols[s];
+    vec = vec && split.cols[s] % 8 == 0 && aligned16(split.dst[s]);
+  }
+  const auto* x = static_cast<const bf16*>(src);
+  if (vec)
+    split_columns_kernel<true><<<rows, 256, 0, stream>>>(x, src_cols, split);
+  else
+    split_columns_kernel<false><<<rows, 256, 0, stream>>>(x, src_cols, split);
   return cudaGetLastError();
 }
 

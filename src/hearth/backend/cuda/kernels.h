@@ -37,6 +37,16 @@ cudaError_t launch_swiglu(const void* gate, const void* up, int64_t n, void* out
 cudaError_t launch_f32_to_bf16(const float* src, int64_t n, void* dst, cudaStream_t stream);
 cudaError_t launch_f16_to_bf16(const void* src, int64_t n, void* dst, cudaStream_t stream);
 cudaError_t launch_bf16_to_f32(const void* src, int64_t n, float* dst, cudaStream_t stream);
+// The columns of one GEMM over adjacent weights ([w_0; w_1; ...], e.g. q|k|v) into the
+// per-weight outputs: dst[s][r, :cols[s]] = src[r, off_s : off_s + cols[s]] with off_s the
+// sum of the earlier cols; bf16 rows of src are sum(cols) long.
+constexpr int kMaxColumnSplits = 4;
+struct ColumnSplit {
+  void* dst[kMaxColumnSplits];
+  int cols[kMaxColumnSplits];
+  int count;
+};
+cudaError_t launch_split_columns(const void* src, int rows, const ColumnSplit& split, cudaStream_t stream);
 // cache[slot_mapping[t], :] = x[t, :] for rows of `row_elems` bf16 (kv_heads * head_dim);
 // negative slots are padding and skipped.
 cudaError_t launch_kv_cache_write(const void* k, const void* v, const int32_t* slot_mapping,
