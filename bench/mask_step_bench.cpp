@@ -107,7 +107,7 @@ MaskStepRun run_one(const MaskStepSpec& spec, const std::shared_ptr<const Constr
       cpu += took_us[r];
       accept_us.push_back(took_us[r]);
       const std::string& tok = vocab.token(picks[r]);
-      if (static_cast<int>(slow.size()) < spec.slowest || took_us[r] > slow.back().us) {
+      if (spec.slowest > 0 && (static_cast<int>(slow.size()) < spec.slowest || took_us[r] > slow.back().us)) {
         const std::string& t = text[r];
         SlowAccept s{took_us[r], step, static_cast<int>(r), printable(t.substr(t.size() - std::min<size_t>(t.size(), 48))),
                      printable(tok)};

@@ -6,6 +6,7 @@
 
 #include "commands.h"
 #include "grammar_vocabulary.h"
+#include "hearth/grammar/mask.h"
 #include "mask_step_bench.h"
 
 namespace hearth::cli {
@@ -15,9 +16,11 @@ struct MaskArgs {
   bench::MaskStepSpec spec;
   std::string json_schema;
   std::string tokenizer_dir;
+  bool full_walks = false;
 };
 
 int run_masks(const MaskArgs& a) {
+  grammar::set_bounded_free_sets(!a.full_walks);
   const auto tokenizer = load_tokenizer_dir(a.tokenizer_dir);
   // Qwen3's EOS ids (generation_config.json), as the throughput bench's random:qwen3-* models.
   std::vector<int> stops;
@@ -27,7 +30,8 @@ int run_masks(const MaskArgs& a) {
   const std::vector<bench::MaskStepRun> runs = bench::run_mask_steps(a.spec, make, stops);
   nlohmann::json j = {{"bench", "masks"},          {"json_schema", a.json_schema}, {"rows", a.spec.rows},
                       {"steps", a.spec.steps},     {"seed", a.spec.seed},
-                      {"hardware_threads", std::thread::hardware_concurrency()}};
+                      {"hardware_threads", std::thread::hardware_concurrency()},
+                      {"bounded_free_sets", !a.full_walks}};
   j["runs"] = nlohmann::json::array();
   for (const bench::MaskStepRun& r : runs) j["runs"].push_back(r.to_json());
   std::cout << j.dump() << std::endl;
@@ -47,6 +51,8 @@ void register_bench_masks(CLI::App& bench, Runner& runner) {
   cmd->add_option("--workers", a->spec.workers, "mask worker counts to run (each plus the calling thread)")
       ->delimiter(',');
   cmd->add_option("--slowest", a->spec.slowest, "slowest accepts listed per run");
+  cmd->add_flag("--full-walks", a->full_walks,
+                "walk the whole vocabulary for every length-bounded free string state (A/B)");
   cmd->callback([a, &runner] { runner = [a] { return run_masks(*a); }; });
 }
 
