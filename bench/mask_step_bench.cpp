@@ -68,6 +68,7 @@ MaskStepRun run_one(const MaskStepSpec& spec, const std::shared_ptr<const Constr
 
   MaskStepRun run;
   run.workers = workers;
+  run.model_threads = spec.model_threads > 0 ? spec.model_threads : workers + 1;
   std::vector<double> step_ms, accept_us;
   std::vector<SlowAccept> slow;
   std::vector<size_t> active;
@@ -103,6 +104,21 @@ MaskStepRun run_one(const MaskStepSpec& spec, const std::shared_ptr<const Constr
     group.join();
     step_ms.push_back(us_between(t0, Clock::now()) * 1e-3);
     double cpu = 0;
+    // The modeled wall: each accept to the thread free first, in index order (TaskGroup's).
+    std::vector<double> free_at(static_cast<size_t>(spec.model_threads > 0 ? spec.model_threads : workers + 1), 0.0);
+    for (size_t r : active) {
+      auto t = std::min_element(free_at.begin(), free_at.end());
+      *t += took_us[r] * 1e-3;
+    }
+    const double modeled = *std::max_element(free_at.begin(), free_at.end());
+    if (modeled > spec.forward_ms) {
+      run.modeled_over_forward_ms += modeled - spec.forward_ms;
+      ++run.modeled_over_forward_steps;
+    }
+    if (step_ms.back() > spec.forward_ms) {
+      run.over_forward_ms += step_ms.back() - spec.forward_ms;
+      ++run.over_forward_steps;
+    }
     for (size_t r : active) {
       cpu += took_us[r];
       accept_us.push_back(took_us[r]);
@@ -126,6 +142,8 @@ MaskStepRun run_one(const MaskStepSpec& spec, const std::shared_ptr<const Constr
   if (run.steps_run > 0) {
     run.rows_per_step = static_cast<double>(active_sum) / run.steps_run;
     run.cpu_ms_per_step /= run.steps_run;
+    run.over_forward_ms /= run.steps_run;
+    run.modeled_over_forward_ms /= run.steps_run;
     double sum = 0, first = 0, rest = 0;
     for (size_t i = 0; i < step_ms.size(); ++i) {
       sum += step_ms[i];
@@ -156,6 +174,8 @@ void MaskStepSpec::validate() const {
   for (int w : workers)
     if (w < 0 || w > 256) fail("--workers counts must be in [0, 256], got {}", w);
   if (slowest < 0) fail("--slowest must be >= 0, got {}", slowest);
+  if (!(forward_ms >= 0)) fail("--forward-ms must be >= 0, got {}", forward_ms);
+  if (model_threads < 0 || model_threads > 256) fail("--model-threads must be in [0, 256], got {}", model_threads);
 }
 
 std::vector<MaskStepRun> run_mask_steps(const MaskStepSpec& spec,
@@ -172,12 +192,15 @@ nlohmann::json MaskStepRun::to_json() const {
   for (const SlowAccept& s : slowest)
     slow.push_back({{"us", s.us}, {"step", s.step}, {"row", s.row}, {"before", s.before}, {"token", s.token}});
   return {{"workers", workers},
+          {"model_threads", model_threads},
           {"threads", workers + 1},
           {"steps", steps_run},
           {"rows_per_step", rows_per_step},
           {"step_ms", {{"mean", step_ms_mean}, {"p50", step_ms_p50}, {"p99", step_ms_p99}, {"max", step_ms_max},
                        {"first16_mean", first16_ms_mean}, {"rest_mean", rest_ms_mean}}},
           {"cpu_ms_per_step", cpu_ms_per_step},
+          {"over_forward_ms", {{"mean", over_forward_ms}, {"steps", over_forward_steps}}},
+          {"modeled_over_forward_ms", {{"mean", modeled_over_forward_ms}, {"steps", modeled_over_forward_steps}}},
           {"accept_us", {{"mean", accept_us_mean}, {"p99", accept_us_p99}, {"max", accept_us_max}}},
           {"finished_rows", finished_rows},
           {"output_bytes", output_bytes},

@@ -29,7 +29,7 @@ int run_masks(const MaskArgs& a) {
   auto make = [&] { return json_schema_constraint(*tokenizer, a.json_schema, stops); };
   const std::vector<bench::MaskStepRun> runs = bench::run_mask_steps(a.spec, make, stops);
   nlohmann::json j = {{"bench", "masks"},          {"json_schema", a.json_schema}, {"rows", a.spec.rows},
-                      {"steps", a.spec.steps},     {"seed", a.spec.seed},
+                      {"steps", a.spec.steps},     {"seed", a.spec.seed}, {"forward_ms", a.spec.forward_ms},
                       {"hardware_threads", std::thread::hardware_concurrency()},
                       {"bounded_free_sets", !a.full_walks}};
   j["runs"] = nlohmann::json::array();
@@ -51,6 +51,8 @@ void register_bench_masks(CLI::App& bench, Runner& runner) {
   cmd->add_option("--workers", a->spec.workers, "mask worker counts to run (each plus the calling thread)")
       ->delimiter(',');
   cmd->add_option("--slowest", a->spec.slowest, "slowest accepts listed per run");
+  cmd->add_option("--forward-ms", a->spec.forward_ms, "forward pass the accepts overlap (over_forward_ms)");
+  cmd->add_option("--model-threads", a->spec.model_threads, "threads of the modeled step wall (0: workers + 1)");
   cmd->add_flag("--full-walks", a->full_walks,
                 "walk the whole vocabulary for every length-bounded free string state (A/B)");
   cmd->callback([a, &runner] { runner = [a] { return run_masks(*a); }; });

@@ -618,6 +618,7 @@ TEST(ConstrainedMaskBench, SameOutputForEveryWorkerCount) {
   spec.steps = 24;
   spec.workers = {0, 2};
   spec.slowest = 3;
+  spec.forward_ms = 0;  // every step outlasts it: the modeled excess is the modeled wall
   // A fresh Vocabulary per run (cold mask cache), as the CLI does.
   auto make = [&] {
     auto c = std::make_shared<Constraint>(*constraint_of(*fx, schema));
@@ -637,6 +638,12 @@ TEST(ConstrainedMaskBench, SameOutputForEveryWorkerCount) {
     const json j = r.to_json();
     EXPECT_EQ(j.at("threads"), r.workers + 1);
   }
+  // One thread: the modeled wall is the accepts' sum; three: at most that, at least a third.
+  EXPECT_NEAR(runs[0].modeled_over_forward_ms, runs[0].cpu_ms_per_step, 1e-9);
+  EXPECT_EQ(runs[0].modeled_over_forward_steps, runs[0].steps_run);
+  EXPECT_EQ(runs[0].over_forward_steps, runs[0].steps_run);
+  EXPECT_LE(runs[1].modeled_over_forward_ms, runs[1].cpu_ms_per_step + 1e-9);
+  EXPECT_GE(runs[1].modeled_over_forward_ms, runs[1].cpu_ms_per_step / 3 - 1e-9);
   EXPECT_EQ(runs[0].output_bytes, runs[1].output_bytes);
   EXPECT_EQ(runs[0].finished_rows, runs[1].finished_rows);
   EXPECT_EQ(runs[0].steps_run, runs[1].steps_run);
