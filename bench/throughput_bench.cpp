@@ -180,11 +180,23 @@ ThroughputReport run_throughput(AsyncEngine& engine, const ThroughputSpec& spec,
   rep.padded_rows = after.padded_rows - before.padded_rows;
   rep.gpu_idle_ms = after.gpu_idle_ms - before.gpu_idle_ms;
   rep.gpu_busy_ms = after.gpu_busy_ms - before.gpu_busy_ms;
+  rep.phases = after.phases.since(before.phases);
+  rep.mask_threads = after.mask_threads;
   return rep;
 }
 
+namespace {
+
+nlohmann::json phase_json(const PhaseTimes& t) {
+  return {{"mean", t.mean_ms()}, {"p50", t.percentile_ms(50)}, {"p99", t.percentile_ms(99)}, {"max", t.max_ms},
+          {"steps", t.count}};
+}
+
+}  // namespace
+
 nlohmann::json ThroughputReport::to_json() const {
-  return {{"requests", spec.requests},
+  const StepPhaseStats& p = phases;
+  nlohmann::json j = {{"requests", spec.requests},
           {"input_len", spec.input_len},
           {"output_len", spec.output_len},
           {"concurrency", spec.concurrency > 0 ? spec.concurrency : spec.requests},
@@ -211,6 +223,19 @@ nlohmann::json ThroughputReport::to_json() const {
                         {"fraction", gpu_idle_fraction()},
                         {"ms_per_step", steps > 1 ? gpu_idle_ms / static_cast<double>(steps - 1) : 0.0},
                         {"busy_ms", gpu_busy_ms}}}};
+  // Added fields (the ones above are the stable contract): host ms per step by phase, each
+  // over the steps where the phase ran; percentiles within 10 % (PhaseTimes).
+  j["mask_threads"] = mask_threads;
+  j["host_ms_per_step"] = {{"step", phase_json(p.step)},
+                           {"launch", phase_json(p.launch)},
+                           {"during_forward", phase_json(p.during_forward)},
+                           {"mask_work", phase_json(p.mask_work)},
+                           {"mask_cpu", phase_json(p.mask_cpu)},
+                           {"mask_wait", phase_json(p.mask_wait)},
+                           {"pick", phase_json(p.pick)},
+                           {"pick_prep", phase_json(p.pick_prep)},
+                           {"pick_read", phase_json(p.pick_read)}};
+  return j;
 }
 
 }  // namespace hearth::bench

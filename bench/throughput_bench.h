@@ -64,6 +64,10 @@ struct ThroughputReport {
   uint64_t padded_rows = 0;
   double gpu_idle_ms = 0;
   double gpu_busy_ms = 0;
+  // The engine thread's time per step by phase over this run (EngineStats::phases): where a
+  // step's time goes on the host, e.g. masks not ready when the forward pass ends.
+  StepPhaseStats phases;
+  int mask_threads = 0;
   double gpu_idle_fraction() const {
     return gpu_idle_ms + gpu_busy_ms > 0 ? gpu_idle_ms / (gpu_idle_ms + gpu_busy_ms) : 0.0;
   }

@@ -31,16 +31,8 @@ struct ThroughputArgs {
 std::shared_ptr<const Constraint> bench_constraint(const ThroughputArgs& a, const Checkpoint& checkpoint) {
   if (a.tokenizer_dir.empty())
     fail("--json-schema needs --tokenizer DIR (the vocabulary's token bytes the grammar masks)");
-  if (!Tokenizer::has_tokenizer_files(a.tokenizer_dir)) fail("--tokenizer: no tokenizer files in '{}'", a.tokenizer_dir);
-  const auto tokenizer = Tokenizer::load(a.tokenizer_dir);
-  auto c = std::make_shared<Constraint>();
-  try {
-    c->grammar = grammar::Grammar::from_json_schema(parse_json<nlohmann::json>(read_input(a.json_schema), a.json_schema));
-  } catch (const Error& e) {
-    fail("--json-schema {}: {}", a.json_schema, e.what());
-  }
-  c->vocabulary = grammar_vocabulary(*tokenizer, merged_eos_token_ids(checkpoint));
-  return c;
+  const auto tokenizer = load_tokenizer_dir(a.tokenizer_dir);
+  return json_schema_constraint(*tokenizer, a.json_schema, merged_eos_token_ids(checkpoint));
 }
 
 int run_throughput(ThroughputArgs& a) {
@@ -89,6 +81,8 @@ void register_bench_throughput(CLI::App& bench, Runner& runner) {
   cmd->add_option("--kv-cache-dtype", a->engine.kv_cache_dtype, "KV cache element type: auto (the activation dtype) or fp8 (e4m3)");
   cmd->add_flag("!--no-prefix-caching", a->engine.enable_prefix_caching, "turn the prefix cache off");
   cmd->add_flag("--enforce-eager", a->engine.enforce_eager, "no CUDA step graphs (every step eager; A/B of the graphs)");
+  cmd->add_option("--mask-threads", a->engine.mask_threads,
+                  "output-constraint mask workers besides the engine thread (-1: the default)");
   a->device.add_to(cmd);
   cmd->callback([a, &runner] { runner = [a] { return run_throughput(*a); }; });
 }

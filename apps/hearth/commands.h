@@ -17,6 +17,7 @@ void register_bench_tokenizer(CLI::App& bench, Runner& runner);
 void register_bench_latency(CLI::App& bench, Runner& runner);
 void register_bench_throughput(CLI::App& bench, Runner& runner);
 void register_bench_serve(CLI::App& bench, Runner& runner);
+void register_bench_masks(CLI::App& bench, Runner& runner);   // constrained-decoding mask work
 void register_schema(CLI::App& app, Runner& runner);           // schema check, schema bench
 void register_serve(CLI::App& app, Runner& runner);            // the OpenAI-compatible server
 

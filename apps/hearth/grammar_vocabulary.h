@@ -9,7 +9,13 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
+#include "cli_io.h"
+#include "hearth/core/error.h"
+#include "hearth/grammar/grammar.h"
 #include "hearth/grammar/vocabulary.h"
+#include "hearth/sampling/constrained_decoder.h"
 #include "hearth/tokenizer/tokenizer.h"
 
 namespace hearth::cli {
@@ -24,6 +30,26 @@ inline std::shared_ptr<const grammar::Vocabulary> grammar_vocabulary(const Token
   for (const AddedToken& t : tok.added_tokens())
     if (t.special && std::find(stops.begin(), stops.end(), t.id) == stops.end()) specials.push_back(t.id);
   return std::make_shared<const grammar::Vocabulary>(std::move(bytes), std::move(stops), std::move(specials));
+}
+
+// The tokenizer of a --tokenizer DIR flag.
+inline std::shared_ptr<const Tokenizer> load_tokenizer_dir(const std::string& dir) {
+  if (!Tokenizer::has_tokenizer_files(dir)) fail("--tokenizer: no tokenizer files in '{}'", dir);
+  return Tokenizer::load(dir);
+}
+
+// A --json-schema FILE compiled into a Constraint over the tokenizer's bytes (its own
+// Vocabulary, so its own mask cache).
+inline std::shared_ptr<const Constraint> json_schema_constraint(const Tokenizer& tok, const std::string& schema_path,
+                                                                std::span<const int> stop_ids) {
+  auto c = std::make_shared<Constraint>();
+  try {
+    c->grammar = grammar::Grammar::from_json_schema(parse_json<nlohmann::json>(read_input(schema_path), schema_path));
+  } catch (const Error& e) {
+    fail("--json-schema {}: {}", schema_path, e.what());
+  }
+  c->vocabulary = grammar_vocabulary(tok, stop_ids);
+  return c;
 }
 
 }  // namespace hearth::cli

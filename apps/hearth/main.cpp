@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   hearth::cli::register_bench_throughput(*bench, runner);
   hearth::cli::register_bench_serve(*bench, runner);
   hearth::cli::register_bench_tokenizer(*bench, runner);
+  hearth::cli::register_bench_masks(*bench, runner);
 
   try {
     app.parse(argc, argv);

@@ -12,6 +12,7 @@
 // single thread, e.g. to run a batch file.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -106,6 +107,43 @@ struct EngineOptions {
   void validate() const;  // throws hearth::Error naming the option
 };
 
+// The host time one phase of Engine::step took, over the steps where it ran: count, sum, max
+// and a histogram of buckets 10 % wide (from 1 us up; the last one open), so that a
+// percentile is known to within 10 % and two snapshots subtract (since()).
+struct PhaseTimes {
+  static constexpr int kBuckets = 128;  // 1 us * 1.1^127 ~ 180 ms
+  uint64_t count = 0;
+  double sum_ms = 0;
+  double max_ms = 0;  // over the engine's life (since() keeps the later snapshot's)
+  std::array<uint32_t, kBuckets> buckets{};
+
+  void add(double ms);
+  double mean_ms() const { return count ? sum_ms / static_cast<double>(count) : 0.0; }
+  // The upper edge of the bucket holding the p-th percentile (0..100) sample; 0 when empty.
+  double percentile_ms(double p) const;
+  // This snapshot minus an earlier one of the same engine.
+  PhaseTimes since(const PhaseTimes& before) const;
+};
+
+// Where the engine thread's time goes in the steps (Engine::step), for finding a gap inside a
+// step that gpu_idle_ms (between steps) does not see. All host wall times.
+struct StepPhaseStats {
+  PhaseTimes launch;          // building the step's batch and queueing its forward pass
+  PhaseTimes during_forward;  // the caller's work while the forward pass runs (AsyncEngine:
+                              // handing out the previous step's outputs)
+  // Steps with deferred constrained accepts (the next masks, on the mask workers):
+  PhaseTimes mask_work;  // from handing the accepts to the workers to the last one done
+  PhaseTimes mask_cpu;   // the accepts' summed durations (thread time spent on masks)
+  PhaseTimes mask_wait;  // the engine thread blocked in the join after during_forward
+                         // (helping with the accepts left, then waiting for the workers)
+  PhaseTimes pick;       // ModelRunner::finish: reading (and, when not recorded with the
+                         // forward pass, exporting/uploading/queueing) the picks
+  PhaseTimes pick_prep;  // its part before the read: export rows, upload, enqueue
+  PhaseTimes pick_read;  // its read: waits for the forward pass and the picks on the device
+  PhaseTimes step;       // the whole Engine::step
+  StepPhaseStats since(const StepPhaseStats& before) const;
+};
+
 struct EngineStats {
   uint64_t steps = 0;
   uint64_t scheduled_tokens = 0;   // tokens run through the model (prefill + decode)
@@ -127,6 +165,8 @@ struct EngineStats {
   uint64_t timed_gaps = 0;
   uint64_t graph_steps = 0;      // steps that replayed or recorded a step graph
   uint64_t padded_rows = 0;      // padding rows run by bucketed decode steps
+  int mask_threads = 0;          // the mask workers (EngineOptions::mask_threads resolved)
+  StepPhaseStats phases;
   double prefix_cache_hit_rate() const {
     return prefix_query_tokens ? static_cast<double>(prefix_hit_tokens) / static_cast<double>(prefix_query_tokens) : 0.0;
   }

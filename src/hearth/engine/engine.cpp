@@ -1,6 +1,7 @@
 #include "hearth/engine/engine.h"
 
 #include <algorithm>
+#include <atomic>
 #include <thread>
 #include <utility>
 
@@ -148,6 +149,7 @@ RequestOutput Engine::finish_by_constraint(Sequence* s, FinishReason reason) {
 
 std::vector<RequestOutput> Engine::step(const std::function<void()>& during_forward) {
   using Clock = std::chrono::steady_clock;
+  const Clock::time_point step_start = Clock::now();
   std::vector<RequestOutput> outs;
   const ScheduledBatch batch = scheduler_.schedule();
   std::vector<Sequence*> deferred;
@@ -160,7 +162,9 @@ std::vector<RequestOutput> Engine::step(const std::function<void()>& during_forw
     bool picks_with_forward = true;
     for (const ScheduledSeq& e : batch.seqs)
       if (e.wants_logits && e.seq->has_pending_accept()) picks_with_forward = false;
+    const Clock::time_point t = Clock::now();
     runner_.launch(batch, picks_with_forward);
+    stats_.phases.launch.add(ms_since(t));
     if (last_ready_) {
       stats_.gpu_idle_ms += std::chrono::duration<double, std::milli>(runner_.last_launch_start() - *last_ready_).count();
       ++stats_.timed_gaps;
@@ -169,13 +173,27 @@ std::vector<RequestOutput> Engine::step(const std::function<void()>& during_forw
   const Clock::time_point launched = runner_.last_launch_start();
 
   // 2. While it runs: the deferred accepts (the next masks) on the workers, and the caller's work.
+  // The accepts' timing: the last one's end (ns after mask_start) and their summed durations.
+  const Clock::time_point mask_start = Clock::now();
+  std::atomic<int64_t> mask_end_ns{0}, mask_cpu_ns{0};
   if (!deferred.empty()) {
-    mask_workers_.start(static_cast<int>(deferred.size()), [&deferred](int i) {
+    mask_workers_.start(static_cast<int>(deferred.size()), [&deferred, &mask_start, &mask_end_ns, &mask_cpu_ns](int i) {
+      const Clock::time_point t0 = Clock::now();
       deferred[static_cast<size_t>(i)]->accept_pending();
+      const Clock::time_point t1 = Clock::now();
+      mask_cpu_ns.fetch_add(std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count());
+      const int64_t end = std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - mask_start).count();
+      int64_t seen = mask_end_ns.load();
+      while (seen < end && !mask_end_ns.compare_exchange_weak(seen, end)) {
+      }
     });
   }
   try {
-    if (during_forward) during_forward();
+    if (during_forward) {
+      const Clock::time_point t = Clock::now();
+      during_forward();
+      stats_.phases.during_forward.add(ms_since(t));
+    }
   } catch (...) {
     // The tasks reference `deferred`: they must end before it goes.
     try {
@@ -184,7 +202,13 @@ std::vector<RequestOutput> Engine::step(const std::function<void()>& during_forw
     }
     throw;
   }
-  mask_workers_.join();
+  if (!deferred.empty()) {
+    const Clock::time_point t = Clock::now();
+    mask_workers_.join();
+    stats_.phases.mask_wait.add(ms_since(t));
+    stats_.phases.mask_work.add(static_cast<double>(mask_end_ns.load()) * 1e-6);
+    stats_.phases.mask_cpu.add(static_cast<double>(mask_cpu_ns.load()) * 1e-6);
+  }
   // A constraint told of its token only now may end its request (value complete, or stuck):
   // what check_stop would have said right after the token in the sequential order.
   std::vector<std::pair<Sequence*, FinishReason>> ending;
@@ -206,7 +230,12 @@ std::vector<RequestOutput> Engine::step(const std::function<void()>& during_forw
       if (e.wants_logits) drop_flags.push_back(ends(e.seq));
     const std::unique_ptr<bool[]> drop(new bool[drop_flags.size()]);
     for (size_t i = 0; i < drop_flags.size(); ++i) drop[i] = drop_flags[i];
+    const Clock::time_point t = Clock::now();
     sampled = runner_.finish(std::span<const bool>(drop.get(), drop_flags.size()));
+    const double pick_ms = ms_since(t);
+    stats_.phases.pick.add(pick_ms);
+    stats_.phases.pick_read.add(runner_.last_pick_read_ms());
+    stats_.phases.pick_prep.add(std::max(0.0, pick_ms - runner_.last_pick_read_ms()));
     stats_.gpu_busy_ms += ms_since(launched);
     scheduler_.complete(batch);
     ++stats_.steps;
@@ -249,6 +278,7 @@ std::vector<RequestOutput> Engine::step(const std::function<void()>& during_forw
     if (out.finished()) seqs_.erase(s->id());
     outs.push_back(std::move(out));
   }
+  if (!batch.empty()) stats_.phases.step.add(ms_since(step_start));
   if (!batch.empty() && has_unfinished())
     last_ready_ = Clock::now();
   else
@@ -306,6 +336,7 @@ EngineStats Engine::stats() const {
   s.waiting = scheduler_.num_waiting();
   s.kv_blocks = kv_.num_blocks();
   s.kv_free_blocks = kv_.num_free_blocks();
+  s.mask_threads = mask_workers_.workers();
   return s;
 }
 

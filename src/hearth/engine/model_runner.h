@@ -83,6 +83,8 @@ class ModelRunner {
   // When the last launch began handing work to the backend (after the host built its
   // batch): the end of the device's idle gap before that step, as the host sees it.
   std::chrono::steady_clock::time_point last_launch_start() const { return launch_start_; }
+  // The last finish()'s blocking read of the picks, ms (StepSampling::last_read_ms).
+  double last_pick_read_ms() const { return sampling_.last_read_ms(); }
 
  private:
   bool pad_decode() const;

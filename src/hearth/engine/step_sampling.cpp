@@ -61,12 +61,19 @@ StepPicks StepSampling::launch_picks(std::span<const PickRow> rows) {
 
 std::vector<SampledToken> StepSampling::pick(std::span<const PickRow> rows, TensorView logits, bool launched) {
   std::vector<SampledToken> out(rows.size());
+  last_read_ms_ = 0;
   if (rows.empty()) return out;
+  using Clock = std::chrono::steady_clock;
+  auto ms_since = [](Clock::time_point t) {
+    return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+  };
   const PickPath p = launched ? launched_path_ : path(rows);
   if (p == PickPath::Host) {
     const auto vocab = static_cast<size_t>(vocab_size_);
     host_logits_.resize(rows.size() * vocab);
+    const Clock::time_point t = Clock::now();
     backend_.to_host_f32(logits, host_logits_.data());
+    last_read_ms_ = ms_since(t);
     for (size_t r = 0; r < rows.size(); ++r) {
       Sampler* s = rows[r].sampler;
       if (s == nullptr) continue;
@@ -85,7 +92,9 @@ std::vector<SampledToken> StepSampling::pick(std::span<const PickRow> rows, Tens
     }
   }
   picks_.resize(rows.size());
+  const Clock::time_point t = Clock::now();
   backend_.read_greedy(picks_);
+  last_read_ms_ = ms_since(t);
   for (size_t r = 0; r < rows.size(); ++r) {
     const Sampler* s = rows[r].sampler;
     if (s == nullptr) continue;

@@ -12,6 +12,7 @@
 // finished while its step ran) is sampled greedily and its pick is dropped.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -54,6 +55,9 @@ class StepSampling {
   std::vector<SampledToken> pick(std::span<const PickRow> rows, TensorView logits, bool launched);
 
   bool device_sampling() const { return device_sampling_; }
+  // The last pick()'s blocking read (device picks, or the logits rows on the host path), ms:
+  // the wait for the forward pass and the picks to end on the device.
+  double last_read_ms() const { return last_read_ms_; }
 
  private:
   void export_rows(std::span<const PickRow> rows);
@@ -65,6 +69,7 @@ class StepSampling {
   SampleBatch batch_;
   std::vector<GreedyPick> picks_;
   std::vector<float> host_logits_;
+  double last_read_ms_ = 0;
 };
 
 }  // namespace hearth

@@ -1,6 +1,7 @@
 #include "hearth/grammar/mask.h"
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 
 namespace hearth::grammar {
@@ -62,7 +63,7 @@ MaskComputer::MaskComputer(const Vocabulary& vocab, const GrammarData& g, Arena&
 MaskComputer::~MaskComputer() = default;
 
 void MaskComputer::walk(const TokenTrie& t, uint32_t root, const Frame* const* init, uint32_t n_init,
-                        bool include_root, Sink& sink) {
+                        bool include_root, Sink& sink, const uint16_t* max_cps, uint32_t skip_le) {
   if (n_init == 0) return;
   if (include_root) sink.accept(t, root);
   Level* lv = levels_.get();
@@ -76,7 +77,7 @@ void MaskComputer::walk(const TokenTrie& t, uint32_t root, const Frame* const* i
   const uint32_t end = t.skip[root];
   while (i < end) {
     uint32_t d = t.depth[i] - base;
-    if (d > kMaxDepth) {
+    if (d > kMaxDepth || (max_cps != nullptr && max_cps[i] <= skip_le)) {
       i = t.skip[i];
       continue;
     }
@@ -225,6 +226,12 @@ bool MaskComputer::is_free(const Frame* f, uint32_t& rem) const {
   return any;
 }
 
+namespace {
+std::atomic<bool> g_bounded_free_sets{true};
+}  // namespace
+
+void set_bounded_free_sets(bool on) { g_bounded_free_sets = on; }
+
 std::shared_ptr<const TokenSet> MaskComputer::free_set(const Frame* f, uint32_t rem) {
   std::string key = "FREE";
   put(key, f->phase);
@@ -249,9 +256,46 @@ std::shared_ptr<const TokenSet> MaskComputer::free_set(const Frame* f, uint32_t 
   sink.ids = &ids;
   sink.exits = &exits;
   const Frame* init[1] = {s};
-  walk(vocab_.trie(), 0, init, 1, false, sink);
   auto set = std::make_shared<TokenSet>();
-  set->bits.assign(vocab_.mask_words(), 0);
+  // A length bound only matters to tokens that add about as many code points: a token adds
+  // at most one per byte that is not a UTF-8 continuation byte (a code point is counted at its
+  // first byte, an escape at its last), and the bound is checked as count + (at most one still
+  // pending: an escape, a surrogate's other half, a code point's tail) <= bound. So a token
+  // adding at most rem - kSlack code points is accepted under the bound exactly when it is
+  // without one: those come from the unbounded set (one walk per phase), and the walk skips
+  // the subtrees holding only such tokens, instead of walking the whole vocabulary per rem.
+  // tests/unit/grammar/test_bounded_free_sets.cpp checks the sets equal the full walk's.
+  constexpr uint32_t kSlack = 2;
+  const TokenTrie& trie = vocab_.trie();
+  if (g_bounded_free_sets && rem != 0xFFFF && rem > kSlack) {
+    const uint32_t skip_le = rem - kSlack;
+    const std::vector<uint16_t>& max_cps = vocab_.trie_max_cps();
+    set->bits = free_set(f, 0xFFFF)->bits;
+    // Clear the long tokens (the walk sets those the bound allows): the nodes the walk visits,
+    // with the code points of their paths (a visited node's parent was visited: its subtree
+    // holds the node's long token).
+    std::vector<uint32_t> cps(1, 0);
+    for (uint32_t i = 1; i < trie.size();) {
+      if (max_cps[i] <= skip_le) {
+        i = trie.skip[i];
+        continue;
+      }
+      const uint32_t d = trie.depth[i];
+      if (cps.size() <= d) cps.resize(d + 1, 0);
+      cps[d] = cps[d - 1] + ((trie.byte[i] & 0xC0) != 0x80 ? 1 : 0);
+      if (cps[d] > skip_le) {
+        for (uint32_t q = trie.tok_begin[i]; q < trie.tok_begin[i + 1]; ++q) {
+          const int32_t id = trie.tok_ids[q];
+          set->bits[static_cast<size_t>(id) >> 5] &= ~(1u << (id & 31));
+        }
+      }
+      ++i;
+    }
+    walk(trie, 0, init, 1, false, sink, max_cps.data(), skip_le);
+  } else {
+    set->bits.assign(vocab_.mask_words(), 0);
+    walk(trie, 0, init, 1, false, sink);
+  }
   for (int32_t id : ids) set->bits[id >> 5] |= 1u << (id & 31);
   auto entry = std::make_shared<MaskEntry>();
   entry->inside = vocab_.intern_set(set);

@@ -12,6 +12,13 @@
 
 namespace hearth::grammar {
 
+// Whether a length-bounded free string state's token set is derived from the unbounded one
+// (walking only the tokens that add enough code points to meet the bound) rather than walked
+// over the whole vocabulary: on by default; off for tests comparing both (cache keys do not
+// tell them apart: use a fresh Vocabulary per setting). Process-wide; set it while no mask is
+// being computed.
+void set_bounded_free_sets(bool on);
+
 class MaskComputer {
  public:
   MaskComputer(const Vocabulary& vocab, const GrammarData& g, Arena& arena, Stepper& stepper);
@@ -31,8 +38,10 @@ class MaskComputer {
   std::shared_ptr<const TokenSet> free_set(const Frame* top, uint32_t rem);
   bool is_free(const Frame* top, uint32_t& rem) const;
   std::string key_of(const Frame* top) const;
+  // max_cps (with t = vocab_.trie()): skip the subtrees whose tokens add at most skip_le code
+  // points (Vocabulary::trie_max_cps).
   void walk(const TokenTrie& t, uint32_t root, const Frame* const* init, uint32_t n_init, bool include_root,
-            Sink& sink);
+            Sink& sink, const uint16_t* max_cps = nullptr, uint32_t skip_le = 0);
 
   const Vocabulary& vocab_;
   const GrammarData& g_;

@@ -1,5 +1,6 @@
 #include "hearth/grammar/vocabulary.h"
 
+#include <algorithm>
 #include <mutex>
 
 #include "hearth/core/error.h"
@@ -38,6 +39,22 @@ Vocabulary::Vocabulary(std::vector<std::string> token_bytes, std::vector<int32_t
     if (tokens_[i].find('"') != std::string::npos) quoted.emplace_back(tokens_[i], static_cast<int32_t>(i));
   }
   trie_ = TokenTrie::build(std::move(all));
+  // Code points on the path to each node (preorder: a node's parent is the last node seen one
+  // level up), then the most of any token in each subtree (reverse preorder: children first).
+  const uint32_t n = trie_.size();
+  std::vector<uint32_t> path_cps(n, 0), at_depth;
+  for (uint32_t i = 1; i < n; ++i) {
+    const uint32_t d = trie_.depth[i];
+    if (at_depth.size() < d + 1) at_depth.resize(d + 1, 0);
+    at_depth[d] = i;
+    path_cps[i] = path_cps[at_depth[d - 1]] + ((trie_.byte[i] & 0xC0) != 0x80 ? 1 : 0);
+  }
+  trie_max_cps_.assign(n, 0);
+  for (uint32_t i = n; i-- > 0;) {
+    uint32_t m = trie_.tok_begin[i] < trie_.tok_begin[i + 1] ? path_cps[i] : 0;
+    for (uint32_t j = i + 1; j < trie_.skip[i]; j = trie_.skip[j]) m = std::max<uint32_t>(m, trie_max_cps_[j]);
+    trie_max_cps_[i] = static_cast<uint16_t>(std::min<uint32_t>(m, 0xFFFF));
+  }
   quote_trie_ = TokenTrie::build(std::move(quoted));
 }
 

@@ -51,6 +51,10 @@ class Vocabulary {
 
   const TokenTrie& trie() const { return trie_; }
   const TokenTrie& quote_trie() const { return quote_trie_; }
+  // Per node of trie(): the most code points a token in its subtree can add to a string (its
+  // bytes that are not UTF-8 continuation bytes, at most 65,535), so that a walk that only
+  // cares about long tokens can skip the subtrees of short ones.
+  const std::vector<uint16_t>& trie_max_cps() const { return trie_max_cps_; }
 
   std::shared_ptr<const MaskEntry> cache_get(const std::string& key) const;
   // The shared copy of a dense token set (many states accept the same tokens).
@@ -68,6 +72,7 @@ class Vocabulary {
   std::vector<int32_t> stop_ids_;
   TokenTrie trie_;
   TokenTrie quote_trie_;  // tokens containing '"' (the only way to leave a string)
+  std::vector<uint16_t> trie_max_cps_;
 
   mutable std::shared_mutex mu_;
   mutable std::unordered_map<std::string, std::shared_ptr<const MaskEntry>> cache_;

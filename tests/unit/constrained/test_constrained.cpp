@@ -33,6 +33,7 @@
 #include "hearth/grammar/maskbench.h"
 #include "hearth/sampling/constrained_decoder.h"
 #include "hearth/tokenizer/tokenizer.h"
+#include "mask_step_bench.h"
 
 namespace hearth {
 namespace {
@@ -114,6 +115,16 @@ struct Fixture {
   std::vector<int> eos;
 };
 
+// The tokenizer's tokens as the matcher sees them (the CLI's grammar_vocabulary).
+std::shared_ptr<const grammar::Vocabulary> vocabulary_of(const Tokenizer& t, const std::vector<int>& eos) {
+  std::vector<std::string> bytes(static_cast<size_t>(t.vocab_size()));
+  for (int32_t i = 0; i < t.vocab_size(); ++i) bytes[static_cast<size_t>(i)] = t.token_bytes(i);
+  std::vector<int32_t> stops(eos.begin(), eos.end()), specials;
+  for (const AddedToken& a : t.added_tokens())
+    if (a.special && std::find(stops.begin(), stops.end(), a.id) == stops.end()) specials.push_back(a.id);
+  return std::make_shared<const grammar::Vocabulary>(std::move(bytes), std::move(stops), std::move(specials));
+}
+
 // Null (and the test skips) when ../shared's Qwen3 tokenizer is absent.
 Fixture* fixture() {
   static Fixture* f = [] {
@@ -126,13 +137,7 @@ Fixture* fixture() {
     opts.random_dtype = DType::F32;
     fx->checkpoint = Checkpoint::open("random:" + fx->dir.write("config.json", full_vocab_config().dump()), opts);
     fx->eos = merged_eos_token_ids(*fx->checkpoint);
-    const Tokenizer& t = *fx->tokenizer;
-    std::vector<std::string> bytes(static_cast<size_t>(t.vocab_size()));
-    for (int32_t i = 0; i < t.vocab_size(); ++i) bytes[static_cast<size_t>(i)] = t.token_bytes(i);
-    std::vector<int32_t> stops(fx->eos.begin(), fx->eos.end()), specials;
-    for (const AddedToken& a : t.added_tokens())
-      if (a.special && std::find(stops.begin(), stops.end(), a.id) == stops.end()) specials.push_back(a.id);
-    fx->vocab = std::make_shared<const grammar::Vocabulary>(std::move(bytes), std::move(stops), std::move(specials));
+    fx->vocab = vocabulary_of(*fx->tokenizer, fx->eos);
     return fx;
   }();
   return f;
@@ -582,7 +587,68 @@ TEST(ConstrainedGeneration, MasksOverlappedWithTheForwardPassChangeNothing) {
       ASSERT_EQ(got[i].logprobs.size(), want[i].logprobs.size()) << where;
       for (size_t k = 0; k < got[i].logprobs.size(); ++k) EXPECT_EQ(got[i].logprobs[k].top, want[i].logprobs[k].top) << where;
     }
+    // The step phases: masks computed during the forward pass only when overlapped, and then
+    // timed as a whole (work), per accept (cpu) and as the join's wait, once per such step.
+    const EngineStats st = engine.stats();
+    EXPECT_EQ(st.mask_threads, v.threads);
+    EXPECT_EQ(st.phases.step.count, st.steps);
+    EXPECT_EQ(st.phases.launch.count, st.steps);
+    EXPECT_EQ(st.phases.pick.count, st.steps);
+    EXPECT_EQ(st.phases.pick_read.count, st.steps);
+    EXPECT_GE(st.phases.step.sum_ms, st.phases.pick.sum_ms);
+    if (v.overlap) {
+      EXPECT_GT(st.phases.mask_work.count, 0u);
+      EXPECT_LT(st.phases.mask_work.count, st.steps);  // not the first step, nor prefills
+      EXPECT_EQ(st.phases.mask_wait.count, st.phases.mask_work.count);
+      EXPECT_EQ(st.phases.mask_cpu.count, st.phases.mask_work.count);
+      EXPECT_GT(st.phases.mask_cpu.sum_ms, 0.0);
+    } else {
+      EXPECT_EQ(st.phases.mask_work.count, 0u);
+    }
   }
+}
+
+// `hearth bench masks`' driver: the same picks (so the same output) whatever the worker
+// count, every row through every step until its value ends, and the slowest accepts listed.
+TEST(ConstrainedMaskBench, SameOutputForEveryWorkerCount) {
+  NEED_FIXTURE();
+  const json schema = json::parse(R"({"type":"object","properties":{"title":{"type":"string","maxLength":40},"n":{"type":"integer"}},"required":["title","n"],"additionalProperties":false})");
+  bench::MaskStepSpec spec;
+  spec.rows = 6;
+  spec.steps = 24;
+  spec.workers = {0, 2};
+  spec.slowest = 3;
+  spec.forward_ms = 0;  // every step outlasts it: the modeled excess is the modeled wall
+  // A fresh Vocabulary per run (cold mask cache), as the CLI does.
+  auto make = [&] {
+    auto c = std::make_shared<Constraint>(*constraint_of(*fx, schema));
+    c->vocabulary = vocabulary_of(*fx->tokenizer, fx->eos);
+    return std::shared_ptr<const Constraint>(c);
+  };
+  const std::vector<bench::MaskStepRun> runs = bench::run_mask_steps(spec, make, fx->eos);
+  ASSERT_EQ(runs.size(), 2u);
+  for (const bench::MaskStepRun& r : runs) {
+    EXPECT_GT(r.steps_run, 0);
+    EXPECT_LE(r.steps_run, spec.steps);
+    EXPECT_GT(r.output_bytes, 0u);
+    EXPECT_GT(r.cpu_ms_per_step, 0.0);
+    EXPECT_GE(r.step_ms_max, r.step_ms_p50);
+    EXPECT_EQ(r.slowest.size(), 3u);
+    EXPECT_GE(r.slowest[0].us, r.slowest[2].us);
+    const json j = r.to_json();
+    EXPECT_EQ(j.at("threads"), r.workers + 1);
+  }
+  // One thread: the modeled wall is the accepts' sum; three: at most that, at least a third.
+  EXPECT_NEAR(runs[0].modeled_over_forward_ms, runs[0].cpu_ms_per_step, 1e-9);
+  EXPECT_EQ(runs[0].modeled_over_forward_steps, runs[0].steps_run);
+  EXPECT_EQ(runs[0].over_forward_steps, runs[0].steps_run);
+  EXPECT_LE(runs[1].modeled_over_forward_ms, runs[1].cpu_ms_per_step + 1e-9);
+  EXPECT_GE(runs[1].modeled_over_forward_ms, runs[1].cpu_ms_per_step / 3 - 1e-9);
+  EXPECT_EQ(runs[0].output_bytes, runs[1].output_bytes);
+  EXPECT_EQ(runs[0].finished_rows, runs[1].finished_rows);
+  EXPECT_EQ(runs[0].steps_run, runs[1].steps_run);
+  spec.workers = {};
+  EXPECT_THROW(bench::run_mask_steps(spec, make, fx->eos), Error);
 }
 
 std::string run_cli(const std::string& args, int& rc) {

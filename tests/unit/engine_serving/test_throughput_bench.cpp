@@ -60,7 +60,44 @@ TEST(ThroughputBench, ReportsTokensLatenciesAndPrefixHits) {
   EXPECT_NEAR(r.prefix_cache_hit_rate, 160.0 / 240.0, 1e-9);
   const auto j = r.to_json();
   EXPECT_EQ(j.at("output_tokens"), 30);
+  // Host time per step by phase: every step launches, picks and ends once.
+  const auto& h = j.at("host_ms_per_step");
+  EXPECT_EQ(h.at("step").at("steps"), r.steps);
+  EXPECT_EQ(h.at("launch").at("steps"), r.steps);
+  EXPECT_EQ(h.at("pick").at("steps"), r.steps);
+  EXPECT_EQ(h.at("mask_wait").at("steps"), 0);  // unconstrained
+  EXPECT_GE(h.at("step").at("p99").get<double>(), h.at("step").at("p50").get<double>());
+  EXPECT_GT(h.at("step").at("mean").get<double>(), 0.0);
+  EXPECT_TRUE(j.contains("mask_threads"));
   EXPECT_TRUE(j.at("ttft_ms").contains("p99"));
   EXPECT_TRUE(j.at("tpot_ms").contains("p50"));
   EXPECT_TRUE(j.at("itl_ms").contains("p99"));
+}
+
+TEST(ThroughputBench, PhaseTimesPercentilesAndDifferences) {
+  PhaseTimes t;
+  EXPECT_EQ(t.percentile_ms(99), 0.0);
+  for (int i = 0; i < 98; ++i) t.add(0.5);
+  t.add(2.0);
+  t.add(10.0);
+  EXPECT_EQ(t.count, 100u);
+  EXPECT_NEAR(t.mean_ms(), (98 * 0.5 + 12.0) / 100, 1e-12);
+  EXPECT_EQ(t.max_ms, 10.0);
+  // Buckets are 10 % wide: a percentile is the upper edge of its sample's bucket.
+  EXPECT_GE(t.percentile_ms(50), 0.5);
+  EXPECT_LE(t.percentile_ms(50), 0.55);
+  EXPECT_GE(t.percentile_ms(99), 2.0);
+  EXPECT_LE(t.percentile_ms(99), 2.2);
+  EXPECT_EQ(t.percentile_ms(100), 10.0);  // never past the largest sample
+  PhaseTimes later = t;
+  later.add(4.0);
+  later.add(0.0);
+  const PhaseTimes d = later.since(t);
+  EXPECT_EQ(d.count, 2u);
+  EXPECT_NEAR(d.sum_ms, 4.0, 1e-12);
+  EXPECT_GE(d.percentile_ms(100), 4.0);
+  EXPECT_LE(d.percentile_ms(100), 4.4);
+  EXPECT_LE(d.percentile_ms(50), 0.001);  // the 0 ms sample
+  t.add(1e6);  // past the last bucket's edge: counted there
+  EXPECT_EQ(t.percentile_ms(100), 1e6);
 }
