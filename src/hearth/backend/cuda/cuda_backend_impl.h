@@ -188,6 +188,7 @@ class CudaBackend final : public Backend {
   // with HEARTH_CUDA_GEMV=0 sends single-row linear / linear_residual here (A/B).
   int mma_min_rows_ = 2;
   int mma_max_splits_ = 32;
+  bool mma_wgmma_ = false;  // m = 17..64 on wgmma where the device runs it
   float* mma_partials_ = nullptr;
   size_t mma_partials_n_ = 0;
   int* mma_counters_ = nullptr;
