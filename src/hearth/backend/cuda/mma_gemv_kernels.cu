@@ -672,6 +672,12 @@ MmaGemvPlan mma_gemv_plan(const MmaGemvParams& p, int max_splits) {
   // in-flight bytes, so fewer CTAs scale the time up. An item adds its epilogue (about a
   // stage) and, split, the partial write, fence and counter (two L2 round trips during
   // which the ring is not refilled: ~3 more stages).
+  // Past 16 tokens the partials (128 x m_pad floats per item, summed serially by the
+  // tile's last CTA) cost more: 9 stages per split and 16 padded tokens past 16, a fit to
+  // the H200 sweep of HEARTH_CUDA_MMA_SPLITS at m = 32 and 64 (NOTES.md "Hopper wgmma GEMM,
+  // session 3"; e.g. gate|up at m = 64: 60.1 us unsplit, 76.4 us at 2 splits, which the
+  // terms above rank the other way). Zero at m <= 16, whose plans stay as measured there.
+  const double split_extra = 9.0 * std::max(0, m_pad - 16) / 16.0;
   double best = 1e30;
   int best_s = 1;
   for (int s = 1; s <= std::max(1, std::min(max_splits, k_stages)); ++s) {
@@ -681,6 +687,7 @@ MmaGemvPlan mma_gemv_plan(const MmaGemvParams& p, int max_splits) {
     const double waves = static_cast<double>((items + slots - 1) / slots);
     double cost = waves * per + waves * (s > 1 ? 4.0 : 1.0);
     if (items < slots) cost *= static_cast<double>(slots) / static_cast<double>(items);
+    if (s > 1) cost += split_extra * s;
     if (cost < best - 1e-9) {
       best = cost;
       best_s = s;
