@@ -527,9 +527,17 @@ void bench_batched(double copy_gbps, Rng& rng) {
       {"norm + gate|up + swiglu", {{kInter, kHidden}, {kInter, kHidden}}, 2},
       {"down_proj + residual", {{kHidden, kInter}}, 1},
       {"lm_head (fp32)", {{151936, kHidden}}, 3}};
-  std::vector<double> layer_us(2 * 9, 0.0);
   std::vector<int> ms = {2, 4, 8, 16, 32, 48, 64, 128, 256};
-  if (const char* only = std::getenv("HEARTH_BENCH_M")) ms = {std::atoi(only)};  // e.g. under ncu
+  // HEARTH_BENCH_M=16,32,64: only these (e.g. under ncu, or the wgmma A/B).
+  if (const char* only = std::getenv("HEARTH_BENCH_M")) {
+    ms.clear();
+    for (const char* c = only; *c != '\0';) {
+      ms.push_back(std::atoi(c));
+      while (*c != '\0' && *c != ',') ++c;
+      if (*c == ',') ++c;
+    }
+  }
+  std::vector<double> layer_us(2 * ms.size(), 0.0);
   for (const Proj& pr : projs) {
     double wbytes = 0;
     for (auto [n, k] : pr.shapes) wbytes += 2.0 * n * k;

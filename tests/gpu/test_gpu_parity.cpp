@@ -290,21 +290,43 @@ constexpr int kMmaMaxRowsForTests = 64;  // kMmaGemvMaxM (kernels.h is internal 
 // Two CUDA backends that take the small-M GEMM up to its 64 rows (the default stops at 16):
 // one with K splits as planned (partials + last-CTA sum), one that never splits (every
 // tile summed by one CTA), so the tests cover both paths at every padding step.
-Backend& mma_backend(bool split) {
-  auto make = [](int splits) {
+// On a Hopper device two more take m = 17..64 on the kernel's wgmma variant.
+Backend& mma_backend(bool split, bool wgmma = false) {
+  auto make = [](int splits, bool wg) {
     CudaBackendOptions o;
     o.memory_budget_bytes = 4ull << 30;
     o.mma_max_rows = kMmaMaxRowsForTests;
     o.mma_max_splits = splits;
+    o.mma_wgmma = wg;
     return make_cuda_backend(o);
   };
-  static std::unique_ptr<Backend> with = make(32), without = make(1);
+  static std::unique_ptr<Backend> with = make(32, false), without = make(1, false);
+  static std::unique_ptr<Backend> wg_with = make(32, true), wg_without = make(1, true);
+  if (wgmma) return split ? *wg_with : *wg_without;
   return split ? *with : *without;
 }
 Backend& unsplit_mma() { return mma_backend(false); }
 
-std::vector<Backend*> mma_backends() { return {&mma_backend(true), &unsplit_mma()}; }
-std::string mma_tag(const Backend* b) { return b == &unsplit_mma() ? "unsplit " : "split "; }
+std::vector<Backend*> mma_backends() {
+  std::vector<Backend*> out = {&mma_backend(true), &unsplit_mma()};
+  if (cuda_wgmma_gemm_available()) {
+    out.push_back(&mma_backend(true, true));
+    out.push_back(&mma_backend(false, true));
+  }
+  return out;
+}
+std::string mma_tag(const Backend* b) {
+  if (b == &mma_backend(true, true)) return "wgmma split ";
+  if (b == &mma_backend(false, true)) return "wgmma unsplit ";
+  return b == &unsplit_mma() ? "unsplit " : "split ";
+}
+
+// The wgmma variant must run where it can (else the tests below would skip it silently).
+TEST(GpuParity, SmallMGemmWgmmaRunsOnHopper) {
+  HEARTH_REQUIRE_GPU();
+  const CudaDeviceInfo info = cuda_device_info(0);
+  EXPECT_EQ(cuda_wgmma_gemm_available(), info.compute_major == 9 && info.compute_minor == 0) << info.name;
+}
 
 // out[t, r] = sum_k x[t, k] * w[r, k] in float64.
 std::vector<float> matmul_ref(const std::vector<float>& x, const std::vector<float>& w, int tokens,
@@ -328,10 +350,11 @@ TEST(GpuParity, SmallMGemmMatchesReference) {
   };
   // Token counts at and past each padding step (8, 16, 32, 64); K of one stage, not a
   // multiple of the 64-value stage (200 = 3 stages + 8), and long (4104); row counts not a
-  // multiple of the 128-row tile; 40,000 rows (more tiles than CTA slots: no split, CTAs
+  // multiple of the 128-row tile (the wgmma variant: m = 17..32 on N = 32, 33..64 on
+  // N = 64, both with K = 4104 and a partial tile); 40,000 rows (more tiles than CTA slots: no split, CTAs
   // with several tiles); 25,600 x 4,096 at m = 3 (on the H200: 2 splits, 2 tiles per CTA).
   for (const Case c : {Case{2, 200, 130}, Case{5, 64, 40000}, Case{3, 4096, 25600}, Case{8, 1024, 300}, Case{9, 4104, 72},
-                       Case{16, 512, 256}, Case{17, 200, 129}, Case{31, 1024, 500}, Case{33, 64, 1000},
+                       Case{16, 512, 256}, Case{17, 200, 129}, Case{31, 1024, 500}, Case{32, 4104, 130}, Case{33, 64, 1000},
                        Case{48, 4104, 200}, Case{64, 1024, 384}, Case{64, 200, 40000}}) {
     const std::vector<float> wv = random_values(size_t(c.rows) * c.k, rng, 0.05f);
     const std::vector<float> xv = random_values(size_t(c.tokens) * c.k, rng);

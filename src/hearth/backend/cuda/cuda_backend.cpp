@@ -72,6 +72,8 @@ CudaBackend::CudaBackend(const CudaBackendOptions& options)
   mma_max_rows_ = mma != nullptr && options.mma_max_rows > 0 ? std::clamp(std::atoi(mma), 0, kMmaGemvMaxM)
                                                              : options.mma_max_rows;
   mma_max_splits_ = options.mma_max_splits;
+  const char* wgmma = std::getenv("HEARTH_CUDA_WGMMA");
+  mma_wgmma_ = wgmma != nullptr ? std::strcmp(wgmma, "0") != 0 : options.mma_wgmma;
   if (const char* rows = std::getenv("HEARTH_CUDA_MMA_MIN_ROWS"))
     mma_min_rows_ = std::clamp(std::atoi(rows), 1, kMmaGemvMaxM);
   if (const char* splits = std::getenv("HEARTH_CUDA_MMA_SPLITS"))
@@ -533,6 +535,8 @@ CudaMemoryStats CudaBackend::memory_stats() const {
 }  // namespace cuda
 
 // ---- public factory and helpers ----
+
+bool cuda_wgmma_gemm_available() { return cuda::mma_wgmma_available(); }
 
 bool cuda_device_available() {
   int count = 0;

@@ -49,6 +49,10 @@ struct CudaBackendOptions {
   // default, 3). Same bits either way, only the timing differs (backend/cuda/NOTES.md,
   // fifth version). HEARTH_CUDA_GEMV_PRE_STAGES overrides it.
   int gemv_pre_stages = 0;
+  // On a Hopper (sm_90a) device, m = 17..64 of that GEMM on wgmma (the same tiles and
+  // epilogues; mma_gemv_kernels.cu, NOTES.md "Hopper wgmma GEMM, session 3") instead of
+  // mma.sync. HEARTH_CUDA_WGMMA=0/1 overrides it.
+  bool mma_wgmma = false;
 };
 
 struct CudaDeviceInfo {
@@ -64,6 +68,10 @@ bool cuda_device_available();
 CudaDeviceInfo cuda_device_info(int device = 0);
 
 std::unique_ptr<Backend> make_cuda_backend(const CudaBackendOptions& options = {});
+
+// Whether the current device runs the small-M GEMM's wgmma variant (CudaBackendOptions::
+// mma_wgmma): an SM 9.0 device and a build with sm_90a code.
+bool cuda_wgmma_gemm_available();
 
 // Helpers for a backend made by make_cuda_backend (they throw for any other backend).
 // Copies dst.nbytes() bytes from host memory into the device tensor dst.

@@ -205,6 +205,7 @@ class CudaBackend final : public Backend {
   void* adjacent_out_ = nullptr;
   size_t adjacent_out_bytes_ = 0;
   bool fuse_adjacent_ = true;  // HEARTH_CUDA_FUSE_QKV=0: a GEMM per weight (A/B)
+  bool mma_wgmma_ = false;  // m = 17..64 on wgmma where the device runs it
   float* mma_partials_ = nullptr;
   size_t mma_partials_n_ = 0;
   int* mma_counters_ = nullptr;

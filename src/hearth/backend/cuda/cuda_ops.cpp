@@ -132,6 +132,7 @@ bool CudaBackend::mma_eligible(const TensorView& x, const Weight& w, int64_t tok
 }
 
 void CudaBackend::run_mma(MmaGemvParams& p) {
+  p.wgmma = mma_wgmma_;
   const MmaGemvPlan plan = mma_gemv_plan(p, mma_max_splits_);
   int64_t rows = 0;
   for (int s = 0; s < p.num_segments; ++s) rows += p.seg[s].rows;

@@ -276,6 +276,9 @@ struct MmaGemvParams {
   GemvSegment seg[kGemvMaxSegments];
   void* residual = nullptr;
   void* act = nullptr;
+  // m = 17..64 on a Hopper (sm_90a) device: the wgmma variant of the kernel (same tiles,
+  // splits and epilogues; mma_wgmma_available()).
+  bool wgmma = false;
   // From mma_gemv_plan; partials and counters are needed when splits > 1.
   int splits = 1;
   float* partials = nullptr;  // plan.partial_floats
@@ -291,6 +294,8 @@ struct MmaGemvPlan {
 // max_splits caps the split (1: no partials). Invalid shapes give tiles = 0.
 MmaGemvPlan mma_gemv_plan(const MmaGemvParams& p, int max_splits = 32);
 cudaError_t launch_mma_gemv(const MmaGemvParams& p, const MmaGemvPlan& plan, cudaStream_t stream);
+// Whether the current device runs the wgmma variant (SM 9.0, binary with sm_90a code).
+bool mma_wgmma_available();
 
 // ---- greedy pick and log-probabilities (sample_kernels.cu) ----
 

@@ -5,6 +5,7 @@
 
 #include "hearth/backend/cuda/device_utils.cuh"
 #include "hearth/backend/cuda/kernels.h"
+#include "hearth/backend/cuda/wgmma_sm90.cuh"
 
 namespace hearth::cuda {
 
@@ -142,10 +143,19 @@ __device__ __forceinline__ void mma_store(const MmaGemvParams& p, int64_t R, int
 // each warp owns all MT token tiles over 32 values of the stage; the halves are added at
 // the item's end). WN = 2 keeps the accumulators at 2 x NT x 4 floats (32 at m = 64), so
 // two 256-thread CTAs fit on an SM at <= 128 registers, and needs no K-half exchange.
-template <int MT, int WN, int RG, int kEpi, int kStages>
+//
+// kWg (Hopper, sm_90a; HEARTH_CUDA_WGMMA): the same ring and epilogues, the stage's
+// products on wgmma instead: 2 warpgroups of 64 weight rows x all MT x 8 tokens each, A
+// (weights) and B (x) read from shared memory by descriptors (the swizzled rows above are
+// wgmma's 128-byte-swizzle K-major layout once the ring starts on a 1024-byte boundary),
+// 4 m64nNk16 per stage and warpgroup instead of 16 ldmatrix + 32 mma.sync per warp at
+// m = 64. A warp's accumulators hold its 16 rows x all tokens (acc[mi][nt] = token tile
+// mi * NT + nt), the same number of floats as the token-half layout.
+template <int MT, int WN, int RG, int kEpi, int kStages, bool kWg = false>
 __global__ void __launch_bounds__(mma_threads<RG>(), 2 / RG)
     mma_gemv_kernel(const MmaGemvParams p, const MmaShape shape) {
   static_assert(WN == 1 || WN == 2, "token halves or K halves");
+  static_assert(!kWg || (WN == 2 && RG == 1 && (MT == 4 || MT == 8)), "wgmma: 128-row tiles, N = 32 or 64");
   static_assert(MT % WN == 0, "whole token tiles per warp");
   constexpr int NT = MT / WN;   // token tiles (8 tokens) per warp
   constexpr int WK = 2 / WN;    // warps along K per stage
@@ -165,7 +175,10 @@ __global__ void __launch_bounds__(mma_threads<RG>(), 2 / RG)
   const int g = lane >> 2, tq = lane & 3;
   const int64_t chunks = p.k / 8;
   const int items = shape.tiles * shape.splits;
-  const uint32_t ring = smem_addr(s_ring_mma);
+  // wgmma's swizzle pattern is anchored at 1024-byte boundaries (kWg: 1 KB more requested).
+  const uint32_t ring_off = kWg ? ((smem_addr(s_ring_mma) + 1023u) & ~1023u) - smem_addr(s_ring_mma) : 0u;
+  unsigned char* const s_ring = s_ring_mma + ring_off;
+  const uint32_t ring = smem_addr(s_ring);
 
   auto item_stages = [&](int item) {
     const int first = (item % shape.splits) * shape.stages_per_split;
@@ -255,6 +268,9 @@ __global__ void __launch_bounds__(mma_threads<RG>(), 2 / RG)
   int slot = 0;
   while (c_item < items) {
     copy_wait<kStages - 2>();  // this stage's copies (this thread's) have landed
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    if constexpr (kWg) fence_proxy_async();  // ... and are visible to wgmma's reads
+#endif
     __syncthreads();              // ... everyone's; and the slot refilled next is free
     {
       const int kc = issue_kc();
@@ -266,8 +282,32 @@ __global__ void __launch_bounds__(mma_threads<RG>(), 2 / RG)
       issue_advance();
       copy_commit();
     }
-    const unsigned char* ws = s_ring_mma + slot * kStageBytes;
+    const unsigned char* ws = s_ring + slot * kStageBytes;
     const unsigned char* xs = ws + kWBytes;
+    if constexpr (kWg) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+      // Warpgroup warp / 4: weight rows 64 (warp / 4) .. + 63. K-major operands: leading
+      // offset unused, 8-row groups 1024 bytes apart; a 16-value K step is 32 bytes on.
+      float(&d)[MT * 4] = reinterpret_cast<float(&)[MT * 4]>(acc);
+      const uint32_t a0 = ring + slot * kStageBytes + (warp >> 2) * 64 * 128;
+      const uint32_t b0 = ring + slot * kStageBytes + kWBytes;
+      fence_operands(d);
+      wgmma_fence();
+#pragma unroll
+      for (int kk = 0; kk < 4; ++kk) {
+        const uint64_t da = smem_desc(a0 + kk * 32, 16, 1024), db = smem_desc(b0 + kk * 32, 16, 1024);
+        if constexpr (MT == 4)
+          wgmma_m64n32k16_ss(d, da, db, 1);
+        else
+          wgmma_m64n64k16_ss(d, da, db, 1);
+      }
+      wgmma_commit();
+      wgmma_wait_all();  // the slot is refilled after the next barrier
+      fence_operands(d);
+#else
+      __trap();  // not built for sm_90a: mma_wg_runs_here() keeps launches away
+#endif
+    } else {
     // K step by K step (16 values): the A fragments of one step (8 registers) and the B
     // fragments of the warp's NT token tiles (2 NT registers).
 #pragma unroll
@@ -300,6 +340,7 @@ __global__ void __launch_bounds__(mma_threads<RG>(), 2 / RG)
 #pragma unroll
         for (int mi = 0; mi < 2; ++mi) mma_bf16_16816(acc[mi][nt], a[mi], b[nt][0], b[nt][1]);
     }
+    }  // mma.sync
 
     if (++c_stage < c_count) {
       slot = slot == kStages - 1 ? 0 : slot + 1;
@@ -308,10 +349,16 @@ __global__ void __launch_bounds__(mma_threads<RG>(), 2 / RG)
     // ---- end of an item ----
     const int item = c_item;
     const int tile = item / shape.splits;
-    float* scratch = reinterpret_cast<float*>(s_ring_mma + slot * kStageBytes);
-    // Fragment (wr, mi, token tile ntg) of the tile: its float4 index in a partial / the
-    // scratch is (frag * 32 + lane).
-    auto frag = [&](int mi, int nt) { return (wr * 2 + mi) * MT + wn * NT + nt; };
+    float* scratch = reinterpret_cast<float*>(s_ring + slot * kStageBytes);
+    // Fragment (mi, nt) of this warp: 16 rows from f_row(mi) x 8 tokens from f_tok(mi, nt)
+    // (acc[mi][nt][2h + j]: row f_row + g + 8h, token f_tok + 2tq + j); its float4 index in
+    // a partial / the scratch is (frag * 32 + lane), a bijection onto 0 .. 8 RG MT - 1.
+    auto f_row = [&](int mi) { return kWg ? warp * 16 : wr * 32 + mi * 16; };
+    auto f_tok = [&](int mi, int nt) { return kWg ? (mi * NT + nt) * 8 : (wn * NT + nt) * 8; };
+    auto frag = [&](int mi, int nt) { return kWg ? warp * MT + mi * NT + nt : (wr * 2 + mi) * MT + wn * NT + nt; };
+    // SwiGLU: the tile's first 64 RG rows are gate rows, the others the up rows of the same
+    // outputs, whose fragment is 4 RG MT on from the gate's.
+    const bool up_rows = kWg ? warp >= 4 : wr >= 2 * RG;
     if constexpr (WK == 2) {
       __syncthreads();  // every warp is done reading this stage before it becomes scratch
       // Sum the two K halves (two rounds of 4 RG warps x MT x 32 lanes x 4 floats <= 16 RG KB).
@@ -397,21 +444,19 @@ __global__ void __launch_bounds__(mma_threads<RG>(), 2 / RG)
       }
     }
     if (finish) {
-      // acc[mi][nt][2h + j]: row wr*32 + mi*16 + g + 8h of the tile, token
-      // (wn*NT + nt)*8 + 2tq + j.
       if constexpr (kEpi == kEpiSwiglu) {
         // Row groups 0..2RG-1 hold gate rows, the others the up rows of the same 64 RG outputs.
         if constexpr (WK == 1) __syncthreads();  // this stage becomes scratch
-        if (wk == 0 && wr >= 2 * RG) {
+        if (wk == 0 && up_rows) {
 #pragma unroll
           for (int mi = 0; mi < 2; ++mi)
 #pragma unroll
             for (int nt = 0; nt < NT; ++nt)
-              reinterpret_cast<float4*>(scratch)[(((wr - 2 * RG) * 2 + mi) * MT + wn * NT + nt) * 32 + lane] =
+              reinterpret_cast<float4*>(scratch)[(frag(mi, nt) - 4 * RG * MT) * 32 + lane] =
                   make_float4(acc[mi][nt][0], acc[mi][nt][1], acc[mi][nt][2], acc[mi][nt][3]);
         }
         __syncthreads();
-        if (wk == 0 && wr < 2 * RG) {
+        if (wk == 0 && !up_rows) {
 #pragma unroll
           for (int mi = 0; mi < 2; ++mi)
 #pragma unroll
@@ -420,8 +465,8 @@ __global__ void __launch_bounds__(mma_threads<RG>(), 2 / RG)
               const float u[4] = {u4.x, u4.y, u4.z, u4.w};
 #pragma unroll
               for (int j = 0; j < 4; ++j) {
-                const int64_t row = static_cast<int64_t>(tile) * (kRows / 2) + wr * 32 + mi * 16 + g + 8 * (j >> 1);
-                const int tok = (wn * NT + nt) * 8 + 2 * tq + (j & 1);
+                const int64_t row = static_cast<int64_t>(tile) * (kRows / 2) + f_row(mi) + g + 8 * (j >> 1);
+                const int tok = f_tok(mi, nt) + 2 * tq + (j & 1);
                 if (row < p.seg[0].rows && tok < p.m)
                   static_cast<bf16*>(p.act)[tok * p.seg[0].rows + row] =
                       __float2bfloat16(silu_mul(round_bf16(acc[mi][nt][j]), round_bf16(u[j])));
@@ -437,8 +482,8 @@ __global__ void __launch_bounds__(mma_threads<RG>(), 2 / RG)
             for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
               for (int j = 0; j < 4; ++j) {
-                const int64_t R = static_cast<int64_t>(tile) * kRows + wr * 32 + mi * 16 + g + 8 * (j >> 1);
-                const int tok = (wn * NT + nt) * 8 + 2 * tq + (j & 1);
+                const int64_t R = static_cast<int64_t>(tile) * kRows + f_row(mi) + g + 8 * (j >> 1);
+                const int tok = f_tok(mi, nt) + 2 * tq + (j & 1);
                 if (tok >= p.m) continue;
                 if constexpr (kEpi == kEpiResidual) {
                   if (R < p.seg[0].rows) {
@@ -464,11 +509,16 @@ __global__ void __launch_bounds__(mma_threads<RG>(), 2 / RG)
   copy_wait<0>();  // nothing may be in flight into shared memory at exit
 }
 
-template <int MT, int WN, int RG, int kEpi>
+template <int MT, int RG, bool kWg>
+constexpr int mma_smem_bytes() {
+  return mma_stages<RG>() * mma_stage_bytes<MT, RG>() + (kWg ? 1024 : 0);
+}
+
+template <int MT, int WN, int RG, int kEpi, bool kWg>
 cudaError_t mma_kernel_setup(int* ctas_per_sm) {
   constexpr int kStages = mma_stages<RG>();
-  auto* kernel = mma_gemv_kernel<MT, WN, RG, kEpi, kStages>;
-  constexpr int kSmem = kStages * mma_stage_bytes<MT, RG>();
+  auto* kernel = mma_gemv_kernel<MT, WN, RG, kEpi, kStages, kWg>;
+  constexpr int kSmem = mma_smem_bytes<MT, RG, kWg>();
   static int occupancy = 0;
   static const cudaError_t attr = [&] {
     cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem);
@@ -484,17 +534,35 @@ cudaError_t mma_kernel_setup(int* ctas_per_sm) {
 }
 
 // occ != nullptr: only the occupancy query (the kernel's attributes set once).
-template <int MT, int WN, int RG, int kEpi>
+template <int MT, int WN, int RG, int kEpi, bool kWg = false>
 cudaError_t mma_launch(const MmaGemvParams& p, const MmaShape& shape, int ctas, cudaStream_t stream,
                        int* occ) {
   int o = 0;
-  const cudaError_t e = mma_kernel_setup<MT, WN, RG, kEpi>(occ != nullptr ? occ : &o);
+  const cudaError_t e = mma_kernel_setup<MT, WN, RG, kEpi, kWg>(occ != nullptr ? occ : &o);
   if (e != cudaSuccess || occ != nullptr) return e;
   constexpr int kStages = mma_stages<RG>();
-  return launch_pdl(mma_gemv_kernel<MT, WN, RG, kEpi, kStages>, dim3(static_cast<unsigned>(ctas)),
-                    dim3(mma_threads<RG>()), static_cast<size_t>(kStages * mma_stage_bytes<MT, RG>()),
-                    stream, p, shape);
+  return launch_pdl(mma_gemv_kernel<MT, WN, RG, kEpi, kStages, kWg>, dim3(static_cast<unsigned>(ctas)),
+                    dim3(mma_threads<RG>()), static_cast<size_t>(mma_smem_bytes<MT, RG, kWg>()), stream,
+                    p, shape);
 }
+
+// Whether this device runs the wgmma variant (an H100/H200 and a binary with sm_90a code),
+// cached per device.
+bool mma_wg_runs_here() {
+  constexpr int kMaxDevices = 64;
+  static int cached[kMaxDevices] = {};  // 0 unknown, 1 yes, 2 no
+  int dev = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= kMaxDevices) return false;
+  if (cached[dev] == 0)
+    cached[dev] = sm90a_code_runs(dev, reinterpret_cast<const void*>(
+                                           mma_gemv_kernel<8, 2, 1, kEpiPlain, mma_stages<1>(), true>))
+                      ? 1
+                      : 2;
+  return cached[dev] == 1;
+}
+
+// The wgmma variant takes m = 17..64 where asked for (p.wgmma) and the device runs it.
+bool mma_use_wg(const MmaGemvParams& p) { return p.wgmma && p.m > 16 && mma_wg_runs_here(); }
 
 // An attribute of the current device (0 where it cannot be read).
 int device_attr(cudaDeviceAttr attr) {
@@ -520,7 +588,7 @@ int mma_rg(const MmaGemvParams& p) {
     return v != nullptr && std::strcmp(v, "2") == 0;
   }();
   const int mt = mma_mt(p.m);
-  if (!allow || mt == 1) return 1;
+  if (!allow || mt == 1 || mma_use_wg(p)) return 1;
   const int bytes = mma_stages<2>() * (mma_w_bytes<2>() + mt * 8 * kMmaBK * 2);
   return bytes + 1024 <= smem_optin() ? 2 : 1;
 }
@@ -539,6 +607,9 @@ template <int kEpi>
 cudaError_t mma_dispatch(const MmaGemvParams& p, const MmaShape& shape, int ctas, cudaStream_t stream,
                          int* occ) {
   if (p.m <= 8) return mma_launch<1, 1, 1, kEpi>(p, shape, ctas, stream, occ);
+  if (mma_use_wg(p))
+    return p.m <= 32 ? mma_launch<4, 2, 1, kEpi, true>(p, shape, ctas, stream, occ)
+                     : mma_launch<8, 2, 1, kEpi, true>(p, shape, ctas, stream, occ);
   return mma_rg(p) == 2 ? mma_dispatch_rg<kEpi, 2>(p, shape, ctas, stream, occ)
                         : mma_dispatch_rg<kEpi, 1>(p, shape, ctas, stream, occ);
 }
@@ -583,6 +654,8 @@ int device_sms() {
 
 }  // namespace
 
+bool mma_wgmma_available() { return mma_wg_runs_here(); }
+
 MmaGemvPlan mma_gemv_plan(const MmaGemvParams& p, int max_splits) {
   MmaGemvPlan plan;
   if (!mma_valid(p)) return plan;
@@ -599,6 +672,12 @@ MmaGemvPlan mma_gemv_plan(const MmaGemvParams& p, int max_splits) {
   // in-flight bytes, so fewer CTAs scale the time up. An item adds its epilogue (about a
   // stage) and, split, the partial write, fence and counter (two L2 round trips during
   // which the ring is not refilled: ~3 more stages).
+  // Past 16 tokens the partials (128 x m_pad floats per item, summed serially by the
+  // tile's last CTA) cost more: 9 stages per split and 16 padded tokens past 16, a fit to
+  // the H200 sweep of HEARTH_CUDA_MMA_SPLITS at m = 32 and 64 (NOTES.md "Hopper wgmma GEMM,
+  // session 3"; e.g. gate|up at m = 64: 60.1 us unsplit, 76.4 us at 2 splits, which the
+  // terms above rank the other way). Zero at m <= 16, whose plans stay as measured there.
+  const double split_extra = 9.0 * std::max(0, m_pad - 16) / 16.0;
   double best = 1e30;
   int best_s = 1;
   for (int s = 1; s <= std::max(1, std::min(max_splits, k_stages)); ++s) {
@@ -608,6 +687,7 @@ MmaGemvPlan mma_gemv_plan(const MmaGemvParams& p, int max_splits) {
     const double waves = static_cast<double>((items + slots - 1) / slots);
     double cost = waves * per + waves * (s > 1 ? 4.0 : 1.0);
     if (items < slots) cost *= static_cast<double>(slots) / static_cast<double>(items);
+    if (s > 1) cost += split_extra * s;
     if (cost < best - 1e-9) {
       best = cost;
       best_s = s;
