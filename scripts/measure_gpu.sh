@@ -91,6 +91,9 @@ for part in "$@"; do
     latency)
       record latency-2k "$hearth" bench latency --model random:qwen3-8b --device cuda --prompt-len 2048 --gen-len 128
       record latency-8k "$hearth" bench latency --model random:qwen3-8b --device cuda --prompt-len 8192 --gen-len 32
+      # q|k|v as one GEMM at prefill sizes against a GEMM per weight (HEARTH_CUDA_FUSE_QKV=0).
+      record latency-2k-fuseqkv0 env HEARTH_CUDA_FUSE_QKV=0 "$hearth" bench latency --model random:qwen3-8b \
+        --device cuda --prompt-len 2048 --gen-len 32
       record latency-2k-hf python3 "$root/bench/hf_latency.py" --preset qwen3-8b --prompt-len 2048 --gen-len 64
       record latency-8k-hf python3 "$root/bench/hf_latency.py" --preset qwen3-8b --prompt-len 8192 --gen-len 8
       ;;
@@ -98,6 +101,8 @@ for part in "$@"; do
       m8=(--model random:qwen3-8b)
       record tp-64x512x256 "$hearth" "${tp[@]}" "${m8[@]}" --requests 64 --input-len 512 --output-len 256 \
         --max-model-len 4096
+      record tp-64x512x256-fuseqkv0 env HEARTH_CUDA_FUSE_QKV=0 "$hearth" "${tp[@]}" "${m8[@]}" --requests 64 \
+        --input-len 512 --output-len 256 --max-model-len 4096
       record tp-64x512x256-fp8kv "$hearth" "${tp[@]}" "${m8[@]}" --requests 64 --input-len 512 \
         --output-len 256 --max-model-len 4096 --kv-cache-dtype fp8
       # 16 requests: decode steps of m = 16, the small-M GEMM's range (HEARTH_CUDA_MMA=8: the
