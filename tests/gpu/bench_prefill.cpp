@@ -6,9 +6,14 @@
 //      kernel, and a breakdown by op from one run with a synchronization around each op
 //      (host clock; each op pays one synchronize, ~10-20 us, so the breakdown sums to a
 //      little more than the end-to-end time).
+//   With --batch N, both parts run N sequences of each length as one varlen prefill step
+//   (the serving load's chunked prefill: 32 x 512 = one 16,384-token step), the attention
+//   part at the --lengths given instead of its fixed list; the model part then asks logits
+//   for every sequence's last row, as a serving step does.
+//   Memory-bound ops report GB/s of the bytes they must move (reads + writes, bf16).
 //
-//   bench_prefill [--model M] [--lengths 2048,8192] [--kernels fa2,sm90] [--skip-model]
-//                 [--skip-attention]
+//   bench_prefill [--model M] [--lengths 2048,8192] [--batch N] [--kernels fa2,sm90]
+//                 [--skip-model] [--skip-attention]
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -48,6 +53,7 @@ class TimingBackend final : public Backend {
     int calls = 0;
     double seconds = 0.0;
     double flop = 0.0;
+    double bytes = 0.0;
   };
   void profile(bool on) { profiling_ = on; }
   void reset() { accounts_.clear(); }
@@ -67,11 +73,12 @@ class TimingBackend final : public Backend {
     timed("embedding", 0, [&] { inner_.embedding(table, batch, out); });
   }
   void rms_norm(TensorView x, const Weight& w, float eps, TensorView out) override {
-    timed("rms_norm", 0, [&] { inner_.rms_norm(x, w, eps, out); });
+    timed("rms_norm", 0, [&] { inner_.rms_norm(x, w, eps, out); }, 2.0 * bf16_bytes(x));
   }
   void add_rms_norm(TensorView residual, TensorView x, const Weight& w, float eps,
                     TensorView out) override {
-    timed("add_rms_norm", 0, [&] { inner_.add_rms_norm(residual, x, w, eps, out); });
+    timed("add_rms_norm", 0, [&] { inner_.add_rms_norm(residual, x, w, eps, out); },
+          4.0 * bf16_bytes(x));
   }
   void linear(TensorView x, const Weight& w, TensorView out) override {
     const double m = static_cast<double>(x.numel() / w.t.shape[1]);
@@ -92,7 +99,8 @@ class TimingBackend final : public Backend {
   }
   void qk_norm_rope(TensorView q, TensorView k, const Weight& q_norm, const Weight& k_norm,
                     float eps, const RopeTable& rope, const DeviceBatch& batch) override {
-    timed("qk_norm_rope", 0, [&] { inner_.qk_norm_rope(q, k, q_norm, k_norm, eps, rope, batch); });
+    timed("qk_norm_rope", 0, [&] { inner_.qk_norm_rope(q, k, q_norm, k_norm, eps, rope, batch); },
+          2.0 * (bf16_bytes(q) + bf16_bytes(k)));
   }
   void attention(int layer, TensorView q, TensorView k, TensorView v, float scale,
                  const DeviceBatch& batch, TensorView out) override {
@@ -109,7 +117,7 @@ class TimingBackend final : public Backend {
     timed("attention", flop, [&] { inner_.attention(layer, q, k, v, scale, batch, out); });
   }
   void swiglu(TensorView gate, TensorView up, TensorView out) override {
-    timed("swiglu", 0, [&] { inner_.swiglu(gate, up, out); });
+    timed("swiglu", 0, [&] { inner_.swiglu(gate, up, out); }, 3.0 * bf16_bytes(gate));
   }
   void gather_rows(TensorView x, const DeviceBatch& batch, TensorView out) override {
     timed("gather_rows", 0, [&] { inner_.gather_rows(x, batch, out); });
@@ -128,7 +136,8 @@ class TimingBackend final : public Backend {
       if (name.find(k) != std::string::npos) return k;
     return name;
   }
-  void timed(const std::string& op, double flop, const std::function<void()>& f) {
+  static double bf16_bytes(const TensorView& t) { return 2.0 * static_cast<double>(t.numel()); }
+  void timed(const std::string& op, double flop, const std::function<void()>& f, double bytes = 0.0) {
     if (!profiling_) {
       f();
       return;
@@ -141,6 +150,7 @@ class TimingBackend final : public Backend {
     a.calls += 1;
     a.seconds += seconds_since(t0);
     a.flop += flop;
+    a.bytes += bytes;
   }
 
   Backend& inner_;
@@ -148,18 +158,24 @@ class TimingBackend final : public Backend {
   std::map<std::string, Account> accounts_;
 };
 
-StepBatch one_sequence(int n, int block) {
+// n_seqs sequences of n tokens each, one varlen prefill step over disjoint cache blocks;
+// logits for each sequence's last row when want_logits.
+StepBatch many_sequences(int n_seqs, int n, int block, bool want_logits) {
   StepBatch b;
   const int blocks = (n + block - 1) / block;
   b.max_blocks_per_seq = blocks;
-  b.query_start = {0, n};
-  b.context_lens = {n};
-  for (int i = 0; i < n; ++i) {
-    b.token_ids.push_back(0);
-    b.positions.push_back(i);
-    b.slot_mapping.push_back(i);
+  b.query_start = {0};
+  for (int s = 0; s < n_seqs; ++s) {
+    for (int i = 0; i < n; ++i) {
+      b.token_ids.push_back(0);
+      b.positions.push_back(i);
+      b.slot_mapping.push_back(s * blocks * block + i);
+    }
+    for (int i = 0; i < blocks; ++i) b.block_tables.push_back(s * blocks + i);
+    b.query_start.push_back((s + 1) * n);
+    b.context_lens.push_back(n);
+    if (want_logits) b.logits_rows.push_back((s + 1) * n - 1);
   }
-  for (int i = 0; i < blocks; ++i) b.block_tables.push_back(i);
   return b;
 }
 
@@ -172,26 +188,31 @@ TensorView random_tensor(Backend& gpu, const Shape& shape, Rng& rng, float scale
 }
 
 std::vector<std::string> g_kernels = {"fa2", "sm90"};  // --kernels
+int g_batch = 1;                                        // --batch
 
-void bench_attention(Backend& gpu) {
+void bench_attention(Backend& gpu, const std::vector<int>& lengths) {
   constexpr int kHeads = 32, kKvHeads = 8, kHeadDim = 128, kBlock = 16;
-  std::printf("\nprefill attention alone (32/8 heads, d128, 1 sequence; includes the K/V cache write)\n");
-  std::printf("%-8s %8s %12s %10s\n", "kernel", "ctx", "us", "TFLOP/s");
+  const int nb = g_batch;
+  std::printf("\nprefill attention alone (32/8 heads, d128, %d sequence(s) of ctx tokens; includes "
+              "the K/V cache write)\n", nb);
+  std::printf("%-8s %8s %8s %12s %10s\n", "kernel", "seqs", "ctx", "us", "TFLOP/s");
   Rng rng(7);
   const float scale = 1.0f / std::sqrt(static_cast<float>(kHeadDim));
-  for (int ctx : {1024, 2048, 8192, 32768}) {
-    KvCacheSpec spec{1, (ctx + kBlock - 1) / kBlock, kBlock, kKvHeads, kHeadDim, DType::BF16};
+  const std::vector<int> ctxs = nb > 1 ? lengths : std::vector<int>{1024, 2048, 8192, 32768};
+  for (int ctx : ctxs) {
+    const int tokens = nb * ctx;
+    KvCacheSpec spec{1, nb * ((ctx + kBlock - 1) / kBlock), kBlock, kKvHeads, kHeadDim, DType::BF16};
     gpu.init_kv_cache(spec);
-    auto batch = gpu.upload_batch(one_sequence(ctx, kBlock));
-    TensorView q = random_tensor(gpu, Shape{ctx, kHeads, kHeadDim}, rng, 4.0f);
-    TensorView k = random_tensor(gpu, Shape{ctx, kKvHeads, kHeadDim}, rng, 1.0f);
-    TensorView v = random_tensor(gpu, Shape{ctx, kKvHeads, kHeadDim}, rng, 1.0f);
-    TensorView out = gpu.alloc(DType::BF16, Shape{ctx, kHeads * kHeadDim});
-    const double flop = 4.0 * kHeads * kHeadDim * (double(ctx) * (ctx + 1) / 2);
+    auto batch = gpu.upload_batch(many_sequences(nb, ctx, kBlock, false));
+    TensorView q = random_tensor(gpu, Shape{tokens, kHeads, kHeadDim}, rng, 4.0f);
+    TensorView k = random_tensor(gpu, Shape{tokens, kKvHeads, kHeadDim}, rng, 1.0f);
+    TensorView v = random_tensor(gpu, Shape{tokens, kKvHeads, kHeadDim}, rng, 1.0f);
+    TensorView out = gpu.alloc(DType::BF16, Shape{tokens, kHeads * kHeadDim});
+    const double flop = 4.0 * kHeads * kHeadDim * nb * (double(ctx) * (ctx + 1) / 2);
     for (const std::string& kern_s : g_kernels) {
       const char* kern = kern_s.c_str();
       setenv("HEARTH_PREFILL_KERNEL", kern, 1);
-      const int reps = ctx >= 32768 ? 3 : ctx >= 8192 ? 10 : 50;
+      const int reps = tokens >= 32768 ? 3 : tokens >= 8192 ? 10 : 50;
       gpu.attention(0, q, k, v, scale, *batch, out);  // warm-up
       gpu.synchronize();
       std::vector<double> runs;
@@ -202,7 +223,7 @@ void bench_attention(Backend& gpu) {
         runs.push_back(seconds_since(t0) / reps);
       }
       std::sort(runs.begin(), runs.end());
-      std::printf("%-8s %8d %12.1f %10.1f\n", kern, ctx, runs[2] * 1e6, flop / runs[2] / 1e12);
+      std::printf("%-8s %8d %8d %12.1f %10.1f\n", kern, nb, ctx, runs[2] * 1e6, flop / runs[2] / 1e12);
     }
     for (TensorView* t : {&q, &k, &v, &out}) gpu.free(*t);
   }
@@ -217,17 +238,25 @@ void bench_model(Backend& gpu, const std::string& model_name, const std::vector<
   TimingBackend timing(gpu);
   Qwen3Model model(cfg, gpu.upload_weights(checkpoint->weights()), timing);
   std::printf("load + upload: %.1f s\n", seconds_since(t_load));
-  std::vector<float> logits(static_cast<size_t>(cfg.vocab_size));
+  const int nb = g_batch;
+  std::vector<float> logits(static_cast<size_t>(cfg.vocab_size) * static_cast<size_t>(nb));
   Rng rng(3);
   for (int n : lengths) {
     const int block = 16;
     const int kv_blocks = (n + block - 1) / block;
-    gpu.init_kv_cache(KvCacheSpec{cfg.num_hidden_layers, kv_blocks, block,
+    gpu.init_kv_cache(KvCacheSpec{cfg.num_hidden_layers, nb * kv_blocks, block,
                                   cfg.num_key_value_heads, cfg.head_dim, gpu.activation_dtype()});
-    std::vector<int32_t> prompt(static_cast<size_t>(n));
+    std::vector<int32_t> prompt(static_cast<size_t>(n) * static_cast<size_t>(nb));
     for (int32_t& id : prompt) id = static_cast<int32_t>(rng.next_u64() % static_cast<uint64_t>(cfg.vocab_size));
     auto run = [&] {
-      auto dev = timing.upload_batch(single_sequence_step(prompt, 0, kv_blocks, true));
+      StepBatch step;
+      if (nb > 1) {
+        step = many_sequences(nb, n, block, true);
+        step.token_ids = prompt;
+      } else {
+        step = single_sequence_step(prompt, 0, kv_blocks, true);
+      }
+      auto dev = timing.upload_batch(step);
       model.forward(*dev, logits.data());
     };
     for (const std::string& kern_s : g_kernels) {
@@ -241,8 +270,8 @@ void bench_model(Backend& gpu, const std::string& model_name, const std::vector<
         ms.push_back(seconds_since(t0) * 1e3);
       }
       std::sort(ms.begin(), ms.end());
-      std::printf("prefill %5d tokens [%s]: %.2f ms (median of 3; min %.2f, max %.2f)\n", n, kern,
-                  ms[1], ms[0], ms[2]);
+      std::printf("prefill %d x %5d tokens [%s]: %.2f ms (median of 3; min %.2f, max %.2f)\n", nb, n,
+                  kern, ms[1], ms[0], ms[2]);
     }
     // Breakdown with each kernel.
     for (const std::string& kern : g_kernels) {
@@ -253,9 +282,9 @@ void bench_model(Backend& gpu, const std::string& model_name, const std::vector<
       run();
       const double total = seconds_since(t0);
       timing.profile(false);
-      std::printf("breakdown at %d tokens [%s] (synchronized per op; total %.2f ms):\n", n,
+      std::printf("breakdown at %d x %d tokens [%s] (synchronized per op; total %.2f ms):\n", nb, n,
                   kern.c_str(), total * 1e3);
-      std::printf("  %-28s %6s %10s %7s %10s\n", "op", "calls", "ms", "%", "TFLOP/s");
+      std::printf("  %-28s %6s %10s %7s %10s %8s\n", "op", "calls", "ms", "%", "TFLOP/s", "GB/s");
       std::vector<std::pair<std::string, TimingBackend::Account>> rows(timing.accounts().begin(),
                                                                        timing.accounts().end());
       std::sort(rows.begin(), rows.end(),
@@ -263,12 +292,11 @@ void bench_model(Backend& gpu, const std::string& model_name, const std::vector<
       double sum = 0.0;
       for (const auto& [op, a] : rows) {
         sum += a.seconds;
-        if (a.flop > 0)
-          std::printf("  %-28s %6d %10.3f %6.1f%% %10.1f\n", op.c_str(), a.calls, a.seconds * 1e3,
-                      100.0 * a.seconds / total, a.flop / a.seconds / 1e12);
-        else
-          std::printf("  %-28s %6d %10.3f %6.1f%% %10s\n", op.c_str(), a.calls, a.seconds * 1e3,
-                      100.0 * a.seconds / total, "-");
+        char tflops[32] = "-", gbps[32] = "-";
+        if (a.flop > 0) std::snprintf(tflops, sizeof tflops, "%.1f", a.flop / a.seconds / 1e12);
+        if (a.bytes > 0) std::snprintf(gbps, sizeof gbps, "%.0f", a.bytes / a.seconds / 1e9);
+        std::printf("  %-28s %6d %10.3f %6.1f%% %10s %8s\n", op.c_str(), a.calls, a.seconds * 1e3,
+                    100.0 * a.seconds / total, tflops, gbps);
       }
       std::printf("  %-28s %6s %10.3f %6.1f%%\n", "sum of ops", "", sum * 1e3, 100.0 * sum / total);
     }
@@ -307,13 +335,19 @@ int main(int argc, char** argv) {
         if (comma > pos) g_kernels.push_back(list.substr(pos, comma - pos));
         pos = comma + 1;
       }
+    } else if (std::strcmp(argv[i], "--batch") == 0 && i + 1 < argc) {
+      g_batch = std::atoi(argv[++i]);
+      if (g_batch < 1 || g_batch > 4096) {
+        std::fprintf(stderr, "bench_prefill: bad --batch\n");
+        return 2;
+      }
     } else if (std::strcmp(argv[i], "--skip-model") == 0) {
       skip_model = true;
     } else if (std::strcmp(argv[i], "--skip-attention") == 0) {
       skip_attention = true;
     } else {
-      std::fprintf(stderr, "usage: bench_prefill [--model M] [--lengths 2048,8192] [--kernels fa2,sm90] "
-                           "[--skip-model] [--skip-attention]\n");
+      std::fprintf(stderr, "usage: bench_prefill [--model M] [--lengths 2048,8192] [--batch N] "
+                           "[--kernels fa2,sm90] [--skip-model] [--skip-attention]\n");
       return 2;
     }
   }
@@ -326,7 +360,7 @@ int main(int argc, char** argv) {
     std::printf("device: %s (sm_%d%d, %d SMs)\n", info.name.c_str(), info.compute_major,
                 info.compute_minor, info.multiprocessors);
     auto gpu = make_cuda_backend({});
-    if (!skip_attention) bench_attention(*gpu);
+    if (!skip_attention) bench_attention(*gpu, lengths);
     if (!skip_model) bench_model(*gpu, model, lengths);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_prefill: %s\n", e.what());

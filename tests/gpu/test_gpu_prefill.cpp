@@ -6,7 +6,8 @@
 //
 // Shapes: lengths 1 and around the 64-position K/V tile and the 128-row query tile
 // (63/64/65, 127/128/129, 255/257), continuations of a cached prefix through a shuffled
-// block table (the prefix not a multiple of any tile), a context past 8k, GQA groups
+// block table (the prefix not a multiple of any tile), many equal short sequences in one
+// step (the serving load's chunked prefill), a context past 8k, GQA groups
 // 1/2/4/8, head dims 64 and 128, block sizes 7 and 16, peaked scores, fp8 (e4m3) caches.
 //
 // Tolerance as in test_gpu_attention.cpp: P is rounded to bf16 before P.V (2^-9 relative
@@ -196,6 +197,22 @@ TEST(GpuPrefill, Fp8Cache) {
   PrefillScenario s2(16, 2, 64, 7, 256, 45, 4.0f, true, 0.75f, 1.5f);
   s2.step({{0, 200}, {1, 77}, {2, 1}}, "fp8 scaled prefill 200/77/1");
   s2.step({{0, 5}, {1, 140}}, "fp8 scaled continue 5/140");
+}
+
+// The serving load's chunked prefill: many equal-length sequences in one step (32 x 512 in
+// issue 5's benchmark; here 24 x 200 with fewer heads to keep the CPU reference quick), so
+// tiles of equal work from many sequences share the grid, more CTAs than one wave, each
+// sequence's last tile partial; then one decode row per sequence over those caches.
+TEST(GpuPrefill, ManyShortSequences) {
+  HEARTH_REQUIRE_GPU();
+  PrefillScenario s(8, 2, 128, 16, 512, 46);
+  std::vector<std::pair<int, int>> prefill, decode;
+  for (int i = 0; i < 24; ++i) {
+    prefill.emplace_back(i, 200);
+    decode.emplace_back(i, 1);
+  }
+  s.step(prefill, "prefill 24 x 200");
+  s.step(decode, "decode 24 x 1 on 200");
 }
 
 TEST(GpuPrefill, LongContextPast8k) {
