@@ -194,7 +194,7 @@ TEST(GpuFused, LinearResidualMatchesReference) {
 // columns are split into the three outputs. Checked against a float64 product, on a backend
 // with that GEMM and one without (fuse_adjacent_weights off: a GEMM per weight), with rows
 // whose bytes leave a 16-byte gap between two weights (then not one matrix: the GEMM per
-// weight must still be taken).
+// weight must still be taken), and at 2,100 rows (past the fused GEMM's 2,048: per weight).
 TEST(GpuFused, AdjacentQkvWeightsRunAsOneGemm) {
   HEARTH_REQUIRE_GPU();
   auto backend = [](bool fuse) {
@@ -234,7 +234,8 @@ TEST(GpuFused, AdjacentQkvWeightsRunAsOneGemm) {
       const LayerWeights& d = up.layers[0];
       const auto* q_end = static_cast<const char*>(d.q_proj.t.data) + d.q_proj.t.nbytes();
       EXPECT_EQ(d.k_proj.t.data == q_end, c.adjacent) << "k " << c.k;
-      for (int tokens : {2, 24, 64, 100, 300}) {
+      for (int tokens : {2, 24, 64, 100, 300, 2100}) {
+        if (tokens > 2048 && c.k > 1000) continue;  // past 2,048 rows: a GEMM per weight again
         const std::string tag = (b == fused.get() ? "fused k" : "per weight k") + std::to_string(c.k) + " tokens " +
                                 std::to_string(tokens);
         const std::vector<float> xv = random_values(size_t(tokens) * c.k, rng);

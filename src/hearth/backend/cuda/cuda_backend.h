@@ -32,8 +32,8 @@ struct CudaBackendOptions {
   // HEARTH_CUDA_FUSE=0 turns them off (A/B timing).
   bool fuse_decode = true;
   // q|k|v uploaded as one block (rows one after the other) and, at batch sizes past the
-  // small-M GEMM's rows, run as one cuBLASLt GEMM whose columns are split into the three
-  // outputs (HEARTH_CUDA_FUSE_QKV=0 turns the GEMM back into one per weight).
+  // small-M GEMM's rows up to 2,048 rows, run as one cuBLASLt GEMM whose columns are split
+  // into the three outputs (HEARTH_CUDA_FUSE_QKV=0 turns the GEMM back into one per weight).
   bool fuse_adjacent_weights = true;
   // linear (and the fused forms) with 2..this many rows takes hearth's tensor-core GEMM
   // for small M (mma_gemv_kernels.cu: batched decode steps) instead of cuBLASLt; at most

@@ -253,7 +253,12 @@ bool CudaBackend::linear_adjacent(TensorView x, std::span<const Weight* const> w
   // matrix: one cuBLASLt GEMM into a staging buffer, then its columns into the outputs
   // (cheaper than a GEMM per weight: at m = 64 the k and v GEMMs ran at 24 % of the copy
   // bandwidth, split-K plus a reduce each).
-  if (!fuse_adjacent_ || ws.size() < 2 || ws.size() > static_cast<size_t>(kMaxColumnSplits)) return false;
+  // Up to 2,048 rows: at 16,384 (a prefill chunk) the column split's copy (3.3 ms per step
+  // on the H200) costs more than the GEMM per weight loses; at 2,048 both measured even
+  // (45.1 / 45.2 ms prefill), at decode sizes the one GEMM wins (NOTES.md, session 3).
+  constexpr int64_t kMaxTokens = 2048;
+  if (!fuse_adjacent_ || tokens > kMaxTokens || ws.size() < 2 || ws.size() > static_cast<size_t>(kMaxColumnSplits))
+    return false;
   int64_t rows = 0;
   const char* next = static_cast<const char*>(ws[0]->t.data);
   for (size_t i = 0; i < ws.size(); ++i) {
