@@ -80,15 +80,6 @@ CudaBackend::CudaBackend(const CudaBackendOptions& options)
     mma_max_splits_ = std::clamp(std::atoi(splits), 1, 64);
   if (const char* ctas = std::getenv("HEARTH_CUDA_DECODE_CTAS_PER_SM"))
     decode_ctas_per_sm_ = std::clamp(std::atoi(ctas), 1, 8);
-  HEARTH_CHECK(options.decode_sms >= 0, "decode_sms {} < 0", options.decode_sms);
-  decode_sms_ = std::min(options.decode_sms, multiprocessors_);
-  gemv_dynamic_ = options.gemv_dynamic;
-  if (const char* sms = std::getenv("HEARTH_CUDA_DECODE_SMS"))
-    decode_sms_ = std::clamp(std::atoi(sms), 0, multiprocessors_);
-  if (!programmatic_launch()) decode_sms_ = 0;  // without it nothing would use the free SMs
-  if (const char* dyn = std::getenv("HEARTH_CUDA_GEMV_DYNAMIC"))
-    gemv_dynamic_ = std::strcmp(dyn, "0") != 0;
-  gemv_dynamic_ = gemv_dynamic_ && programmatic_launch();
   size_t free_bytes = 0, total_bytes = 0;
   HEARTH_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
   size_t budget = options.memory_budget_bytes == 0 ? free_bytes : options.memory_budget_bytes;
@@ -101,11 +92,6 @@ CudaBackend::CudaBackend(const CudaBackendOptions& options)
   HEARTH_CUDA_CHECK(cudaEventCreateWithFlags(&upload_done_, cudaEventDisableTiming));
   HEARTH_CUDA_CHECK(cudaEventCreateWithFlags(&greedy_done_, cudaEventDisableTiming));
   gemm_ = std::make_unique<Gemm>(*memory_, stream_);
-  if (gemv_dynamic_) {
-    const size_t bytes = 2 * kGemvWorkPairs * sizeof(int);
-    gemv_work_ = static_cast<int*>(memory_->allocate(bytes, "GEMV work counters"));
-    HEARTH_CUDA_CHECK(cudaMemsetAsync(gemv_work_, 0, bytes, stream_));
-  }
   if (const char* tune = std::getenv("HEARTH_CUDA_GEMM_TUNE"))
     gemm_->set_tune_max_rows(std::clamp(std::atoi(tune), 0, 1 << 20));
 }

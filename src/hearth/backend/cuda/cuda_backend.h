@@ -49,13 +49,6 @@ struct CudaBackendOptions {
   // default, 3). Same bits either way, only the timing differs (backend/cuda/NOTES.md,
   // fifth version). HEARTH_CUDA_GEMV_PRE_STAGES overrides it.
   int gemv_pre_stages = 0;
-  // GEMV row groups claimed from a counter instead of a static split (same bits; only under
-  // programmatic launch; NOTES.md "Sixth version"). HEARTH_CUDA_GEMV_DYNAMIC=0/1 overrides it.
-  bool gemv_dynamic = false;
-  // Batch-1 decode attention on this many SMs at one CTA each (0: one full wave); fewer
-  // splits, so other sums than the default. Programmatic launch only.
-  // HEARTH_CUDA_DECODE_SMS overrides it.
-  int decode_sms = 0;
   // On a Hopper (sm_90a) device, m = 17..64 of that GEMM on wgmma (the same tiles and
   // epilogues; mma_gemv_kernels.cu, NOTES.md "Hopper wgmma GEMM, session 3") instead of
   // mma.sync. HEARTH_CUDA_WGMMA=0/1 overrides it.

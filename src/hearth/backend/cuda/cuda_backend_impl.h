@@ -186,28 +186,10 @@ class CudaBackend final : public Backend {
   // Ring stages the GEMV copies before its wait (0: the kernel's default, the whole ring;
   // HEARTH_CUDA_GEMV_PRE_STAGES=2 for the earlier order).
   int gemv_pre_stages_ = 0;
-  // Dynamic GEMV row groups (GemvParams::work; HEARTH_CUDA_GEMV_DYNAMIC=0/1): only under
-  // programmatic launch, where CTAs resident early beside the previous kernel can take
-  // more of the matrix. kGemvWorkPairs counter pairs used in turn: a launch's pair is
-  // reused kGemvWorkPairs GEMV launches later, long after it completed.
-  static constexpr int kGemvWorkPairs = 8;
-  bool gemv_dynamic_ = false;
-  int* gemv_work_ = nullptr;
-  mutable int gemv_work_next_ = 0;
   void gemv_grid(GemvParams& p) const {
     p.max_ctas = gemv_ctas_per_sm_ * multiprocessors_;
     p.pre_stages = gemv_pre_stages_;
-    p.work = nullptr;
-    if (gemv_dynamic_) {
-      p.work = gemv_work_ + 2 * gemv_work_next_;
-      gemv_work_next_ = (gemv_work_next_ + 1) % kGemvWorkPairs;
-    }
   }
-  // Batch-1 decode attention on this many SMs at one CTA each (0: the usual one wave of
-  // decode_ctas_per_sm_ per SM), so that the next GEMV's CTAs become resident on the rest
-  // and copy their ring while attention runs. Programmatic launch only;
-  // HEARTH_CUDA_DECODE_SMS.
-  int decode_sms_ = 0;
   int* counters_ = nullptr;
   size_t counters_n_ = 0;
   // Small-M tensor-core GEMM: rows routed (2..mma_max_rows_; 0 = off), its K-split cap,

@@ -533,10 +533,7 @@ void CudaBackend::attention_block(int layer, TensorView q, TensorView k, TensorV
 
 int CudaBackend::decode_splits(int tokens, int max_context) const {
   const int64_t ctas = static_cast<int64_t>(std::max(tokens, 1)) * kv_spec_.num_kv_heads;
-  // Batch 1 with decode_sms_: one CTA on each of that many SMs (the rest stay free for the
-  // next GEMV's early CTAs).
-  const int64_t slots = tokens <= 1 && decode_sms_ > 0 ? int64_t{decode_sms_}
-                                                      : int64_t{decode_ctas_per_sm_} * multiprocessors_;
+  const int64_t slots = int64_t{decode_ctas_per_sm_} * multiprocessors_;
   // Tensor-core kernel: as many splits as fit in one wave (batch 16 on 132 SMs: 2 splits,
   // 256 CTAs in 264 slots; rounding up gave 3, 384 CTAs, a second wave 45 % full).
   const int64_t fit = decode_mma_enabled() ? std::max<int64_t>(1, slots / ctas) : (slots + ctas - 1) / ctas;

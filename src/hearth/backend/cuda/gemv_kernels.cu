@@ -17,11 +17,6 @@
 //   depend on it. A slot is refilled right after this thread has used it, so kStages - 1
 //   steps stay in flight in the loop as before (p.pre_stages = kStages - 1: refilled one
 //   step before use, kStages - 1 copied before the wait: the third version's order).
-// - with p.work (dynamic row groups), CTA i takes row group i, then the groups it claims
-//   from a counter: thread 0 claims kLook groups ahead, each claim published by the
-//   reduction barrier of an earlier group before any thread's copy side reads it, and CTAs
-//   that became resident early (beside the attention block, under programmatic launch) take
-//   more of the matrix.
 // Several weights sharing the input (q/k/v, gate/up) are one launch: their rows are laid
 // end to end over the row groups (segments), each with its own weight and output pointer.
 //
@@ -41,13 +36,6 @@ constexpr int kThreads = kWarps * 32;
 constexpr int kRows = 8;    // weight rows per row group
 constexpr int kStages = 3;  // shared-memory ring: 3 x 32 KB per CTA, 2 CTAs per SM
 constexpr size_t kSmemBytes = sizeof(uint4) * kStages * kRows * kThreads;
-// Dynamic groups: claims are published this many groups ahead. A thread's copy side runs
-// up to kStages steps ahead of its reduction and reads the next group when it issues a
-// group's last step: with one step per group (K <= 2048) and the reduction of group n not
-// yet passed, it reads group n + kStages + 1, which thread 0 published before the barrier
-// of group n - 1 if kLook >= kStages + 2.
-constexpr int kLook = kStages + 2;
-constexpr int kSeqRing = 8;  // > kLook: slot n % 8 is rewritten only after group n's readers
 
 enum In { kInPlain = 0, kInSwiglu = 1, kInNorm = 2 };
 enum Epi { kEpiPlain = 0, kEpiResidual = 1, kEpiSwiglu = 2 };
@@ -129,46 +117,25 @@ __global__ void __launch_bounds__(kThreads, M == 1 ? 2 : 1) gemv_kernel(const Ge
   extern __shared__ uint4 s_ring[];  // [kStages][kRows][kThreads]
   __shared__ float s_part[2][kWarps][kRows * M];
   __shared__ float s_red[32];
-  __shared__ int s_seq[kSeqRing];  // dynamic groups: this CTA's n-th row group at [n % 8]
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int64_t chunks = p.k / 8;
   const int steps = static_cast<int>((chunks + kThreads - 1) / kThreads);
-  // This CTA's row groups: blockIdx.x, then blockIdx.x + gridDim.x, ... (static) or the
-  // claimed ones (dynamic); a group >= groups ends the stream. Both ends walk it with
-  // 32-bit counters advanced by one (no 64-bit divisions per step: the kernel is partly
-  // instruction-bound), and the copy side finds the kRows weight row pointers once per
-  // row group.
-  // The launch sets p.work only where groups > gridDim.x; the backend only under
-  // programmatic launch (sm_90 on): compiled out below sm_90, where the SwiGLU-input form
-  // would spill at its 128 registers.
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  const bool dyn = p.work != nullptr;
-#else
-  constexpr bool dyn = false;
-#endif
-  auto group_at = [&](int n) -> int64_t {
-    return dyn ? static_cast<int64_t>(s_seq[n % kSeqRing])
-               : static_cast<int64_t>(blockIdx.x) + static_cast<int64_t>(n) * gridDim.x;
-  };
-  if (dyn) {
-    // Groups 1..kLook - 1 of the stream (one claim), published before the first copies.
-    if (tid == 0) {
-      const int64_t base = gridDim.x + static_cast<int64_t>(atomicAdd(p.work, kLook - 1));
-      s_seq[0] = static_cast<int>(blockIdx.x);
-      for (int j = 1; j < kLook; ++j) s_seq[j] = static_cast<int>(min(groups, base + j - 1));
-    }
-    __syncthreads();
-  }
+  const int64_t my_groups =
+      groups > blockIdx.x ? (groups - blockIdx.x + gridDim.x - 1) / gridDim.x : 0;
+  // This CTA's flat stream of steps. Both ends walk it with 32-bit counters advanced by
+  // one (no 64-bit divisions per step: the kernel is partly instruction-bound), and the
+  // copy side finds the kRows weight row pointers once per row group.
+  const int total = static_cast<int>(my_groups * steps);
   const uint32_t ring = smem_addr(s_ring);
 
-  int i_step = 0, i_slot = 0, i_n = 0;
+  int i_left = total, i_step = 0, i_slot = 0;
   int64_t i_group = blockIdx.x;
   const uint4* w_rows[kRows];
 #pragma unroll
-  for (int r = 0; r < kRows; ++r) w_rows[r] = i_group < groups ? row_ptr<kEpi>(p, i_group, r, chunks) : nullptr;
+  for (int r = 0; r < kRows; ++r) w_rows[r] = total > 0 ? row_ptr<kEpi>(p, i_group, r, chunks) : nullptr;
   // Copies the next step of the stream into its ring slot (zero-filled past the ends).
   auto issue = [&]() {
-    if (i_group < groups) {
+    if (i_left > 0) {
       const int64_t c = static_cast<int64_t>(i_step) * kThreads + tid;
       const uint32_t slot = ring + static_cast<uint32_t>(i_slot * kRows * kThreads + tid) * 16u;
 #pragma unroll
@@ -176,11 +143,12 @@ __global__ void __launch_bounds__(kThreads, M == 1 ? 2 : 1) gemv_kernel(const Ge
         const bool ok = w_rows[r] != nullptr && c < chunks;
         copy16(slot + r * kThreads * 16u, ok ? static_cast<const void*>(w_rows[r] + c) : p.x, ok ? 16 : 0);
       }
+      --i_left;
       if (++i_slot == kStages) i_slot = 0;
       if (++i_step == steps) {
         i_step = 0;
-        i_group = group_at(++i_n);
-        if (i_group < groups) {
+        i_group += gridDim.x;
+        if (i_left > 0) {
 #pragma unroll
           for (int r = 0; r < kRows; ++r) w_rows[r] = row_ptr<kEpi>(p, i_group, r, chunks);
         }
@@ -225,11 +193,9 @@ __global__ void __launch_bounds__(kThreads, M == 1 ? 2 : 1) gemv_kernel(const Ge
     for (int i = 0; i < M; ++i) acc[r][i] = 0.0f;
 
   int parity = 0;
-  int c_step = 0, c_slot = 0, c_n = 0;  // the consume side's position in the stream
+  int c_step = 0, c_slot = 0;  // the consume side's position in the stream
   int64_t c_group = blockIdx.x;
-  int claim = 0;  // thread 0, dynamic: the claim for group c_n + kLook, in flight
-  while (c_group < groups) {
-    if (dyn && tid == 0 && c_step == 0) claim = atomicAdd(p.work, 1);
+  for (int t = 0; t < total; ++t) {
     if (!late) issue();        // step t + kStages - 1 into the slot used at step t - 1
     copy_wait<kStages - 1>();  // step t has landed (this thread's slots)
     const int s = c_step;
@@ -265,8 +231,7 @@ __global__ void __launch_bounds__(kThreads, M == 1 ? 2 : 1) gemv_kernel(const Ge
     // End of a row group: reduce over the CTA. s_part is double-buffered: the barrier of
     // the next reduction orders this one's reads before the buffer is written again.
     const int64_t g = c_group;
-    if (dyn && tid == 0)
-      s_seq[(c_n + kLook) % kSeqRing] = static_cast<int>(min(groups, int64_t{gridDim.x} + claim));
+    c_group += gridDim.x;
 #pragma unroll
     for (int r = 0; r < kRows; ++r)
 #pragma unroll
@@ -275,8 +240,7 @@ __global__ void __launch_bounds__(kThreads, M == 1 ? 2 : 1) gemv_kernel(const Ge
         acc[r][i] = 0.0f;
         if (lane == 0) s_part[parity][warp][r * M + i] = v;
       }
-    __syncthreads();  // also publishes s_seq[(c_n + kLook) % 8]
-    c_group = group_at(++c_n);
+    __syncthreads();
     if constexpr (kEpi == kEpiSwiglu) {
       if (tid < kRows / 2) {
         float gate = 0.0f, up = 0.0f;
@@ -317,15 +281,6 @@ __global__ void __launch_bounds__(kThreads, M == 1 ? 2 : 1) gemv_kernel(const Ge
     parity ^= 1;
   }
   copy_wait<0>();  // nothing may be in flight into shared memory at exit
-  if (dyn && tid == 0) {
-    // The last CTA resets the pair for the next launch: every CTA's claims are ordered
-    // before its count by the fence.
-    __threadfence();
-    if (atomicAdd(p.work + 1, 1) == static_cast<int>(gridDim.x) - 1) {
-      p.work[0] = 0;
-      p.work[1] = 0;
-    }
-  }
 }
 
 template <int M, int kIn, int kEpi>
@@ -344,10 +299,8 @@ cudaError_t launch_kernel(const GemvParams& p, int64_t groups, cudaStream_t stre
   if (attr != cudaSuccess) return attr;
   int64_t grid = groups;
   if (p.max_ctas > 0 && grid > p.max_ctas) grid = p.max_ctas;
-  GemvParams q = p;
-  if (grid >= groups) q.work = nullptr;  // a row group per CTA: nothing to claim
   return launch_pdl(kernel, dim3(static_cast<unsigned>(grid)), dim3(kThreads), kSmemBytes, stream,
-                    q, groups);
+                    p, groups);
 }
 
 template <int M>

@@ -248,13 +248,6 @@ struct GemvParams {
   // refilled one step before its use; the third version's order). A/B:
   // HEARTH_CUDA_GEMV_PRE_STAGES.
   int pre_stages = 0;
-  // Non-null: dynamic row groups. CTA i takes row group i first, then claims the next ones
-  // from the counter pair work[0] (claims) / work[1] (CTAs done), which the last CTA
-  // resets to zero: CTAs resident early (programmatic launch, beside the previous kernel)
-  // take more row groups than CTAs that arrive when it ends. Two ints, zero before the
-  // first launch; launches that may overlap need different pairs. The sums are the same
-  // bits either way (a row group is reduced by one CTA in a fixed order).
-  int* work = nullptr;
 };
 cudaError_t launch_gemv(const GemvParams& p, cudaStream_t stream);
 
