@@ -51,4 +51,21 @@ inline nlohmann::json tiny_config_json() {
           {"dtype", "float32"}};
 }
 
+// tiny_config_json() with other sizes (the GPU tests' models).
+struct TinySizes {
+  int vocab, hidden, intermediate, heads, kv_heads, head_dim;
+  int max_positions = 1024;
+};
+inline nlohmann::json sized_config_json(const TinySizes& s) {
+  nlohmann::json cfg = tiny_config_json();
+  cfg["vocab_size"] = s.vocab;
+  cfg["hidden_size"] = s.hidden;
+  cfg["intermediate_size"] = s.intermediate;
+  cfg["num_attention_heads"] = s.heads;
+  cfg["num_key_value_heads"] = s.kv_heads;
+  cfg["head_dim"] = s.head_dim;
+  cfg["max_position_embeddings"] = s.max_positions;
+  return cfg;
+}
+
 }  // namespace hearth::testing

@@ -214,22 +214,18 @@ TEST(GpuDecode, GreedyPickOfAllMaskedRowFails) {
   gpu.free(logits);
 }
 
-std::unique_ptr<Checkpoint> small_model(const hearth::testing::TempDir& dir) {
-  nlohmann::json cfg = hearth::testing::tiny_config_json();
-  cfg["vocab_size"] = 1000;
-  cfg["hidden_size"] = 256;
-  cfg["intermediate_size"] = 512;
-  cfg["num_attention_heads"] = 8;
-  cfg["num_key_value_heads"] = 2;
-  cfg["head_dim"] = 64;
-  cfg["max_position_embeddings"] = 1024;
+// A random model at `seed` of these sizes.
+std::unique_ptr<Checkpoint> sized_model(const hearth::testing::TempDir& dir, const hearth::testing::TinySizes& sizes,
+                                        uint64_t seed) {
   LoadOptions opts;
-  opts.random_seed = 5;
-  return Checkpoint::open("random:" + dir.write("config.json", cfg.dump()), opts);
+  opts.random_seed = seed;
+  return Checkpoint::open("random:" + dir.write("config.json", hearth::testing::sized_config_json(sizes).dump()), opts);
 }
 
-// Decode through recorded step graphs (fixed batch, device-sized attention splits,
-// programmatic launches) against eager launches on a second backend, fed the same tokens.
+std::unique_ptr<Checkpoint> small_model(const hearth::testing::TempDir& dir) {
+  return sized_model(dir, {1000, 256, 512, 8, 2, 64}, 5);
+}
+
 TEST(GpuDecode, StepGraphsMatchEagerDecode) {
   HEARTH_REQUIRE_GPU();
   hearth::testing::TempDir dir;
@@ -332,17 +328,7 @@ TEST(GpuDecode, FusedDecodeMatchesUnfused) {
 TEST(GpuDecode, DecodeVariantsComputeTheSameBits) {
   HEARTH_REQUIRE_GPU();
   hearth::testing::TempDir dir;
-  nlohmann::json cfg_json = hearth::testing::tiny_config_json();
-  cfg_json["vocab_size"] = 3000;
-  cfg_json["hidden_size"] = 1024;
-  cfg_json["intermediate_size"] = 8192;
-  cfg_json["num_attention_heads"] = 16;
-  cfg_json["num_key_value_heads"] = 4;
-  cfg_json["head_dim"] = 64;
-  cfg_json["max_position_embeddings"] = 1024;
-  LoadOptions opts;
-  opts.random_seed = 9;
-  auto ckpt = Checkpoint::open("random:" + dir.write("config.json", cfg_json.dump()), opts);
+  auto ckpt = sized_model(dir, {3000, 1024, 8192, 16, 4, 64}, 9);
   const ModelConfig& cfg = ckpt->config();
   CudaBackendOptions pre2;
   pre2.memory_budget_bytes = 4ull << 30;

@@ -22,14 +22,7 @@ namespace hearth::gpu_test {
 namespace {
 
 std::unique_ptr<Checkpoint> engine_model(const hearth::testing::TempDir& dir) {
-  nlohmann::json cfg = hearth::testing::tiny_config_json();
-  cfg["vocab_size"] = 1000;
-  cfg["hidden_size"] = 256;
-  cfg["intermediate_size"] = 512;
-  cfg["num_attention_heads"] = 8;
-  cfg["num_key_value_heads"] = 2;
-  cfg["head_dim"] = 64;
-  cfg["max_position_embeddings"] = 1024;
+  const nlohmann::json cfg = hearth::testing::sized_config_json({1000, 256, 512, 8, 2, 64});
   LoadOptions opts;
   opts.random_seed = 9;
   return Checkpoint::open("random:" + dir.write("config.json", cfg.dump()), opts);
