@@ -135,17 +135,22 @@ void CudaBackend::free(TensorView& t) {
   t.data = nullptr;
 }
 
-void* CudaBackend::scratch(size_t bytes) {
-  if (bytes <= scratch_bytes_) return scratch_;
-  // Recorded graphs hold the old address. A recording sizes the scratch in its eager run
+bool CudaBackend::grow_step_buffer(void*& buf, size_t& bytes, size_t need, const char* what) {
+  if (need <= bytes) return false;
+  // Recorded graphs hold the old address. A recording sizes its buffers in its eager run
   // first, so growth during one is a bug.
-  HEARTH_CHECK(!capturing_, "attention scratch grew while a step graph was being recorded");
+  HEARTH_CHECK(!capturing_, "{} grew while a step graph was being recorded", what);
   drop_graphs();
-  if (scratch_ != nullptr) memory_->release(scratch_);  // stream-ordered reuse is safe
-  scratch_ = nullptr;
-  scratch_bytes_ = 0;
-  scratch_ = memory_->allocate(bytes, "attention scratch");
-  scratch_bytes_ = bytes;
+  if (buf != nullptr) memory_->release(buf);  // stream-ordered reuse is safe
+  buf = nullptr;
+  bytes = 0;
+  buf = memory_->allocate(need, what);
+  bytes = need;
+  return true;
+}
+
+void* CudaBackend::scratch(size_t bytes) {
+  grow_step_buffer(scratch_, scratch_bytes_, bytes, "attention scratch");
   return scratch_;
 }
 

@@ -125,6 +125,10 @@ class CudaBackend final : public Backend {
   Weight upload_weight_to(const Weight& w, void* dst);  // dst: w.t.numel() bf16 elements
   // Grows the per-step scratch (decode split partials) to at least `bytes`.
   void* scratch(size_t bytes);
+  // Grows a buffer whose address recorded step graphs hold to at least `need` bytes (the
+  // recordings are dropped; growth while recording is an error naming `what`). True when it
+  // was reallocated (contents undefined).
+  bool grow_step_buffer(void*& buf, size_t& bytes, size_t need, const char* what);
   // After every op: with debug_sync, wait and check so a fault names its op.
   void op_done(const char* op);
   void check_batch_against_cache(const CudaDeviceBatch& b) const;

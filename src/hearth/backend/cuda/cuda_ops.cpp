@@ -267,16 +267,7 @@ bool CudaBackend::linear_adjacent(TensorView x, std::span<const Weight* const> w
     rows += ws[i]->t.shape[0];
   }
   const size_t bytes = static_cast<size_t>(tokens * rows) * sizeof(uint16_t);
-  if (bytes > adjacent_out_bytes_) {
-    // Recorded graphs hold the address: a recording sizes it in its eager run first.
-    HEARTH_CHECK(!capturing_, "the adjacent-weights GEMM buffer grew while a step graph was being recorded");
-    drop_graphs();
-    if (adjacent_out_ != nullptr) memory_->release(adjacent_out_);
-    adjacent_out_ = nullptr;
-    adjacent_out_bytes_ = 0;
-    adjacent_out_ = memory_->allocate(bytes, "adjacent-weights GEMM output");
-    adjacent_out_bytes_ = bytes;
-  }
+  grow_step_buffer(adjacent_out_, adjacent_out_bytes_, bytes, "the adjacent-weights GEMM output");
   gemm_->bf16_xwt(x.data, ws[0]->t.data, adjacent_out_, tokens, rows, ws[0]->t.shape[1], false);
   ColumnSplit split{};
   split.count = static_cast<int>(ws.size());

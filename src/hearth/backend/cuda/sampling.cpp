@@ -112,14 +112,7 @@ void CudaBackend::enqueue_sample(TensorView logits) {
   ensure_greedy_buffers(rows, vocab, top);
   if (!sample_plain_) {
     const size_t need = sample_scratch_bytes(rows, vocab);
-    if (need > sample_scratch_bytes_) {
-      HEARTH_CHECK(!capturing_, "sampling scratch grew while a step graph was being recorded");
-      drop_graphs();
-      if (sample_scratch_ != nullptr) memory_->release(sample_scratch_);
-      sample_scratch_ = nullptr;
-      sample_scratch_bytes_ = 0;
-      sample_scratch_ = memory_->allocate(need, "device sampling scratch");
-      sample_scratch_bytes_ = need;
+    if (grow_step_buffer(sample_scratch_, sample_scratch_bytes_, need, "the device sampling scratch")) {
       // The per-row counters start at zero; every kernel leaves them at zero.
       HEARTH_CUDA_CHECK(cudaMemsetAsync(sample_scratch_, 0, need, stream_));
     }
