@@ -378,6 +378,99 @@ TEST(GpuDecode, DecodeVariantsComputeTheSameBits) {
   }
 }
 
+// The decode stack (every layer as one kernel) against the op-by-op fused forms, teacher-
+// forced over the same tokens with step graphs, at a context long enough that attention
+// items outnumber the CTAs (splits of 128 positions, several items per CTA) and at a short
+// one (splits of 16). The GEMVs round as the op-by-op path does; the attention differs
+// (fp32 P here, bf16 P in the tensor-core kernel: up to 2^-9 relative per weight, then the
+// attention output rounds to bf16 on both paths), so the picks agree to bf16 rounding: the
+// op-by-op pick's logprob within 2e-2 (the bf16-vs-fp32 budget of the CPU comparison
+// below is 5e-2 for ~10 roundings; here one op differs) and its id among the stack's top 5.
+TEST(GpuDecode, DecodeStackTracksLayerByLayer) {
+  HEARTH_REQUIRE_GPU();
+  struct Case {
+    hearth::testing::TinySizes sizes;
+    int prompt_len;
+  };
+  const Case cases[] = {{{2000, 1024, 2816, 16, 4, 128, 16384}, 9000},
+                        {{2000, 512, 1536, 8, 8, 128, 1024}, 45}};
+  for (const Case& c : cases) {
+    SCOPED_TRACE("prompt " + std::to_string(c.prompt_len));
+    hearth::testing::TempDir dir;
+    auto ckpt = sized_model(dir, c.sizes, 21);
+    const ModelConfig& cfg = ckpt->config();
+    CudaBackendOptions on;
+    on.memory_budget_bytes = 4ull << 30;
+    on.decode_stack = true;
+    CudaBackendOptions off = on;
+    off.decode_stack = false;
+    auto gpu_on = make_cuda_backend(on), gpu_off = make_cuda_backend(off);
+    Qwen3Model stack(cfg, gpu_on->upload_weights(ckpt->weights()), *gpu_on);
+    Qwen3Model plain(cfg, gpu_off->upload_weights(ckpt->weights()), *gpu_off);
+    const int steps = 24, block = 16;
+    const int kv_blocks = (c.prompt_len + steps + block - 1) / block;
+    for (Backend* b : {gpu_on.get(), gpu_off.get()})
+      b->init_kv_cache(KvCacheSpec{cfg.num_hidden_layers, kv_blocks, block, cfg.num_key_value_heads,
+                                   cfg.head_dim, DType::BF16});
+    std::vector<int32_t> prompt;
+    for (int i = 0; i < c.prompt_len; ++i) prompt.push_back((i * 131 + 7) % cfg.vocab_size);
+    std::vector<GreedyPick> pa, pb;
+    stack.forward_greedy(single_sequence_step(prompt, 0, kv_blocks, true), 5, pa);
+    plain.forward_greedy(single_sequence_step(prompt, 0, kv_blocks, true), 5, pb);
+    ASSERT_EQ(cuda_decode_stack_calls(*gpu_on), 0);  // a prefill step is not one token
+    int token = pb.at(0).id;
+    for (int i = 0; i < steps; ++i) {
+      const int32_t t = token;
+      const StepBatch step = single_sequence_step(std::span(&t, 1), c.prompt_len + i, kv_blocks, true);
+      stack.forward_greedy(step, 5, pa);
+      plain.forward_greedy(step, 5, pb);
+      ASSERT_TRUE(i == 0 || stack.last_step_used_graph());
+      const GreedyPick &a = pa.at(0), &b = pb.at(0);
+      ASSERT_TRUE(std::isfinite(a.logprob)) << "step " << i;
+      bool found = false;
+      for (const auto& [id, lp] : a.top) {
+        if (id != b.id) continue;
+        found = true;
+        EXPECT_NEAR(lp, b.logprob, 2e-2) << "step " << i;
+      }
+      EXPECT_TRUE(found) << "step " << i << ": op-by-op pick " << b.id << " not in the stack's top 5";
+      EXPECT_GE(a.logprob, b.logprob - 2e-2) << "step " << i;
+      token = b.id;
+    }
+    // The first decode step runs eagerly, then is recorded (two calls); the other steps
+    // replay the recording.
+    EXPECT_EQ(cuda_decode_stack_calls(*gpu_on), 2);
+    EXPECT_EQ(cuda_decode_stack_calls(*gpu_off), 0);
+  }
+}
+
+// The decode stack against the CPU reference: the first decode step after a prompt.
+TEST(GpuDecode, DecodeStackTracksCpu) {
+  HEARTH_REQUIRE_GPU();
+  hearth::testing::TempDir dir;
+  auto ckpt = sized_model(dir, {1000, 256, 768, 4, 2, 128}, 23);
+  CudaBackendOptions on;
+  on.decode_stack = true;
+  auto gpu = make_cuda_backend(on);
+  auto cpu = make_cpu_backend(2);
+  Generator g_gpu(*ckpt, *gpu), g_cpu(*ckpt, *cpu);
+  GenerationRequest req;
+  for (int i = 0; i < 300; ++i) req.prompt_ids.push_back((i * 53 + 3) % 1000);
+  req.params.temperature = 0.0f;
+  req.params.max_tokens = 8;
+  req.params.ignore_eos = true;
+  req.params.logprobs = 3;
+  const GenerationResult a = g_gpu.generate(req), b = g_cpu.generate(req);
+  EXPECT_GT(cuda_decode_stack_calls(*gpu), 0);
+  ASSERT_EQ(a.ids.size(), b.ids.size());
+  ASSERT_GE(a.logprobs.size(), 2u);
+  ASSERT_EQ(a.ids[0], b.ids[0]);  // the prefill step's pick: the same input to the decode step
+  // ids[1] is the first pick of a decode step (ids[0] comes from the prefill step).
+  EXPECT_EQ(a.ids[1], b.ids[1]);
+  // As GeneratorGreedyOnDeviceTracksCpu: bf16 activations against fp32.
+  EXPECT_NEAR(a.logprobs[1].logprob, b.logprobs[1].logprob, 5e-2);
+}
+
 // The generator's device-greedy path (step graphs on the CUDA backend) against the CPU
 // reference's generator. bf16 activations against fp32 can flip near-ties later in the
 // continuation, so the first pick and its logprobs are what is compared.

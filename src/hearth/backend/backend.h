@@ -220,6 +220,17 @@ class Backend {
     linear(x, w, out);
     return false;
   }
+  // Every decoder layer of a one-token step (batch.host(): one sequence, one token) as one
+  // call, where a backend can fuse them across layers (the CUDA decode stack: one kernel).
+  // On entry residual ([1, hidden]) holds the embedding; on true it holds the residual
+  // stream after the last layer with every projection added (the caller then runs only the
+  // final norm and lm_head), and each layer's k/v row is in the cache. false (the default,
+  // and wherever the fused form does not apply): nothing was done; run the layers op by op.
+  virtual bool decode_layers(const ModelWeights& /*weights*/, TensorView /*residual*/,
+                             float /*eps*/, const RopeTable& /*rope*/, float /*scale*/,
+                             const DeviceBatch& /*batch*/) {
+    return false;
+  }
   // qk_norm_rope, then attention (KV-cache write included), as one call so that a backend
   // can fuse them (the CUDA decode path is one kernel). q and k are the projections before
   // norm and RoPE; their contents afterwards are unspecified.

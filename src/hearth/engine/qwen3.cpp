@@ -196,7 +196,9 @@ TensorView Qwen3Model::run_step(const DeviceBatch& batch) {
   const TensorView none{};
   bool pending = false;  // proj holds an output not yet added to the residual
   backend_.embedding(weights_.embed_tokens, batch, residual);
-  for (int l = 0; l < c.num_hidden_layers; ++l) {
+  // A one-token step may run every layer as one call (the CUDA decode stack).
+  const bool stacked = n == 1 && backend_.decode_layers(weights_, residual, eps, rope_, scale, batch);
+  for (int l = stacked ? c.num_hidden_layers : 0; l < c.num_hidden_layers; ++l) {
     const LayerWeights& w = weights_.layers[static_cast<size_t>(l)];
     {
       const Weight* ws[] = {&w.q_proj, &w.k_proj, &w.v_proj};

@@ -48,6 +48,9 @@ CudaBackend::CudaBackend(const CudaBackendOptions& options)
   fuse_swiglu_ = options.fuse_swiglu || env_flag("HEARTH_CUDA_FUSE_SWIGLU");
   const char* fuse = std::getenv("HEARTH_CUDA_FUSE");
   fuse_decode_ = options.fuse_decode && (fuse == nullptr || std::strcmp(fuse, "0") != 0);
+  const char* stack = std::getenv("HEARTH_CUDA_STACK");
+  decode_stack_ = stack != nullptr ? std::strcmp(stack, "0") != 0 : options.decode_stack;
+  stack_profile_ = env_flag("HEARTH_CUDA_STACK_PROFILE");
   const char* fuse_qkv = std::getenv("HEARTH_CUDA_FUSE_QKV");
   fuse_adjacent_ = options.fuse_adjacent_weights && (fuse_qkv == nullptr || std::strcmp(fuse_qkv, "0") != 0);
   // A/B of the GEMV grid: CTAs per SM of the persistent grid (0: one CTA per row group).
@@ -104,6 +107,7 @@ CudaBackend::~CudaBackend() {
     if (g != nullptr) cudaGraphDestroy(g);
   }
   if (stream_ != nullptr) cudaStreamSynchronize(stream_);
+  print_stack_profile();
   for (auto& [key, exec] : graphs_) cudaGraphExecDestroy(exec);
   graphs_.clear();
   fixed_batches_.clear();
@@ -594,6 +598,10 @@ void cuda_copy_from_host(Backend& backend, TensorView dst, const void* src) {
 
 CudaMemoryStats cuda_memory_stats(const Backend& backend) {
   return as_cuda(const_cast<Backend&>(backend)).memory_stats();
+}
+
+int64_t cuda_decode_stack_calls(const Backend& backend) {
+  return as_cuda(const_cast<Backend&>(backend)).decode_stack_calls();
 }
 
 }  // namespace hearth

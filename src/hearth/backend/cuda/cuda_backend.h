@@ -53,6 +53,12 @@ struct CudaBackendOptions {
   // epilogues; mma_gemv_kernels.cu, NOTES.md "Hopper wgmma GEMM, session 3") instead of
   // mma.sync. HEARTH_CUDA_WGMMA=0/1 overrides it.
   bool mma_wgmma = false;
+  // One-token decode steps run every layer as one persistent kernel (decode_stack.cu:
+  // the weights stream through one ring per CTA across all layers, grid barriers between
+  // dependent phases) where it applies (head_dim 128, bf16 weights and KV cache). Off by
+  // default: on the H200 it decodes at 175 tok/s against 219 for the op-by-op fused forms
+  // (NOTES.md "Decode stack"). HEARTH_CUDA_STACK=1 / =0 overrides it.
+  bool decode_stack = false;
 };
 
 struct CudaDeviceInfo {
@@ -84,5 +90,7 @@ struct CudaMemoryStats {
   size_t peak_in_use = 0;
 };
 CudaMemoryStats cuda_memory_stats(const Backend& backend);
+// Steps that ran their layers as the decode stack (decode_layers returned true), for tests.
+int64_t cuda_decode_stack_calls(const Backend& backend);
 
 }  // namespace hearth

@@ -15,6 +15,7 @@
 #include "hearth/backend/cuda/cuda_backend.h"
 #include "hearth/backend/cuda/device_memory.h"
 #include "hearth/backend/cuda/gemm.h"
+#include "hearth/backend/cuda/decode_stack.h"
 #include "hearth/backend/cuda/kernels.h"
 
 namespace hearth::cuda {
@@ -91,6 +92,8 @@ class CudaBackend final : public Backend {
   void attention_block(int layer, TensorView q, TensorView k, TensorView v, const Weight& q_norm,
                        const Weight& k_norm, float eps, const RopeTable& rope, float scale,
                        const DeviceBatch& batch, TensorView out) override;
+  bool decode_layers(const ModelWeights& weights, TensorView residual, float eps,
+                     const RopeTable& rope, float scale, const DeviceBatch& batch) override;
   void to_host_f32(TensorView x, float* dst) override;
   void synchronize() override;
   double measure_copy_bandwidth_gbps() override;
@@ -115,6 +118,7 @@ class CudaBackend final : public Backend {
 
   void copy_from_host(TensorView dst, const void* src);
   CudaMemoryStats memory_stats() const;
+  int64_t decode_stack_calls() const { return decode_stack_calls_; }
 
  private:
   Weight upload_weight(const Weight& w);
@@ -196,6 +200,22 @@ class CudaBackend final : public Backend {
   }
   int* counters_ = nullptr;
   size_t counters_n_ = 0;
+  // The decode stack (cuda_decode_stack.cpp; CudaBackendOptions::decode_stack,
+  // HEARTH_CUDA_STACK=1/0 overrides it): the per-layer pointer table on the device (and the
+  // host copy it was made from) and the buffers its step graphs hold.
+  bool decode_stack_ = false;
+  void* stack_table_ = nullptr;
+  size_t stack_table_bytes_ = 0;
+  std::vector<StackLayer> stack_table_host_;
+  void* stack_buf_ = nullptr;
+  size_t stack_buf_bytes_ = 0;
+  int64_t decode_stack_calls_ = 0;
+  // HEARTH_CUDA_STACK_PROFILE=1: per-phase %globaltimer stamps of the last step, printed
+  // to stderr by the destructor (print_stack_profile).
+  bool stack_profile_ = false;
+  unsigned long long* stack_prof_ = nullptr;
+  int stack_prof_layers_ = 0, stack_prof_grid_ = 0;
+  void print_stack_profile();
   // Small-M tensor-core GEMM: rows routed (2..mma_max_rows_; 0 = off), its K-split cap,
   // and its split partials and per-tile counters (zeroed once; the kernel leaves them zero).
   int mma_max_rows_ = 16;
