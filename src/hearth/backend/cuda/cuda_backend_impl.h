@@ -213,8 +213,7 @@ class CudaBackend final : public Backend {
   // HEARTH_CUDA_STACK_PROFILE=1: per-phase %globaltimer stamps of the last step, printed
   // to stderr by the destructor (print_stack_profile).
   bool stack_profile_ = false;
-  unsigned long long* stack_prof_ = nullptr;
-  int stack_prof_layers_ = 0, stack_prof_grid_ = 0;
+  unsigned long long* stack_prof_ = nullptr;  // in stack_buf_; laid out for stack_table_host_
   void print_stack_profile();
   // Small-M tensor-core GEMM: rows routed (2..mma_max_rows_; 0 = off), its K-split cap,
   // and its split partials and per-tile counters (zeroed once; the kernel leaves them zero).

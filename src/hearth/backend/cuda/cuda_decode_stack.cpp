@@ -18,8 +18,6 @@ namespace {
 
 constexpr int64_t kStackHeadDim = 128;
 
-bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
-
 bool plain_bf16(const Weight& w, int ndim) {
   return w.format == WeightFormat::Dense && w.t.data != nullptr && w.t.dtype == DType::BF16 &&
          w.t.shape.ndim == ndim && aligned16(w.t.data);
@@ -62,6 +60,9 @@ bool CudaBackend::decode_layers(const ModelWeights& weights, TensorView residual
   const int grid = decode_stack_grid();
   if (grid <= 0) return false;
 
+  const int capacity = b.max_blocks_per_seq * kv_spec_.block_size;
+  const int max_splits = decode_stack_max_splits(capacity, grid, kv_spec_.num_kv_heads);
+  if (max_splits > 1024) return false;  // the kernel's combine holds <= 1,024 split weights
   char* cache = static_cast<char*>(kv_base_);
   const size_t layer_bytes = kv_spec_.bytes_per_layer();
   std::vector<StackLayer> table;
@@ -106,9 +107,6 @@ bool CudaBackend::decode_layers(const ModelWeights& weights, TensorView residual
   }
 
   // Buffers: q|k|v, attention output, SwiGLU output, partials, counters, barrier.
-  const int capacity = b.max_blocks_per_seq * kv_spec_.block_size;
-  const int max_splits = decode_stack_max_splits(capacity, grid, kv_spec_.num_kv_heads);
-  if (max_splits > 1024) return false;  // the kernel's combine holds <= 1,024 split weights
   const size_t qkv_off = 0;
   const size_t attn_off = qkv_off + round_up((q_rows + 2 * kv_rows) * 2);
   const size_t act_off = attn_off + round_up(q_rows * 2);
@@ -154,8 +152,6 @@ bool CudaBackend::decode_layers(const ModelWeights& weights, TensorView residual
   if (prof_n > 0) {
     p.prof = reinterpret_cast<unsigned long long*>(buf + prof_off);
     stack_prof_ = p.prof;
-    stack_prof_layers_ = p.num_layers;
-    stack_prof_grid_ = grid;
   }
   HEARTH_CUDA_CHECK(launch_decode_stack(p, stream_));
   op_done("decode_layers");
@@ -165,7 +161,8 @@ bool CudaBackend::decode_layers(const ModelWeights& weights, TensorView residual
 
 void CudaBackend::print_stack_profile() {
   if (stack_prof_ == nullptr) return;
-  const size_t n = static_cast<size_t>(stack_prof_layers_) * kStackEvents * stack_prof_grid_;
+  const int layers_n = static_cast<int>(stack_table_host_.size()), g = decode_stack_grid();
+  const size_t n = static_cast<size_t>(layers_n) * kStackEvents * g;
   std::vector<unsigned long long> t(n);
   if (cudaStreamSynchronize(stream_) != cudaSuccess ||
       cudaMemcpy(t.data(), stack_prof_, n * 8, cudaMemcpyDeviceToHost) != cudaSuccess)
@@ -174,13 +171,12 @@ void CudaBackend::print_stack_profile() {
   // start to the latest CTA's end, the median CTA's work, and the wait from the latest
   // end to the earliest start of the next phase (the grid barrier).
   const char* names[] = {"qkv", "attn", "o", "gu", "down"};
-  const int g = stack_prof_grid_;
   auto at = [&](int l, int e, int c) { return t[(static_cast<size_t>(l) * kStackEvents + e) * g + c]; };
-  std::fprintf(stderr, "decode stack profile (%d layers, %d CTAs, last step, us):\n", stack_prof_layers_, g);
+  std::fprintf(stderr, "decode stack profile (%d layers, %d CTAs, last step, us):\n", layers_n, g);
   for (int ph = 0; ph < 5; ++ph) {
     double span = 0, work = 0, wait = 0;
     int layers = 0;
-    for (int l = 1; l < stack_prof_layers_; ++l) {
+    for (int l = 1; l < layers_n; ++l) {
       unsigned long long s0 = ~0ull, e1 = 0;
       std::vector<double> w;
       for (int c = 0; c < g; ++c) {
@@ -191,7 +187,7 @@ void CudaBackend::print_stack_profile() {
       std::nth_element(w.begin(), w.begin() + g / 2, w.end());
       unsigned long long next = ~0ull;
       const int nl = ph == 4 ? l + 1 : l, ne = ph == 4 ? 0 : 2 * ph + 2;
-      if (nl < stack_prof_layers_)
+      if (nl < layers_n)
         for (int c = 0; c < g; ++c) next = std::min(next, at(nl, ne, c));
       span += static_cast<double>(e1 - s0);
       work += w[static_cast<size_t>(g / 2)];
@@ -202,7 +198,7 @@ void CudaBackend::print_stack_profile() {
     std::fprintf(stderr, "  %-5s span %8.2f  median work %8.2f  barrier %6.2f\n", names[ph],
                  span / layers / 1e3, work / layers / 1e3, wait / layers / 1e3);
   }
-  const double total = static_cast<double>(at(stack_prof_layers_ - 1, 9, 0) - at(0, 0, 0));
+  const double total = static_cast<double>(at(layers_n - 1, 9, 0) - at(0, 0, 0));
   std::fprintf(stderr, "  all layers (CTA 0): %.1f us\n", total / 1e3);
 }
 

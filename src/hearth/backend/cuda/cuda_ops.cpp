@@ -35,8 +35,6 @@ int64_t rows_of(const TensorView& t, int64_t cols, const char* what) {
   return t.numel() / cols;
 }
 
-bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
-
 // Decode splits: enough CTAs for a full wave (the kernel fits about 3 CTAs per SM by
 // registers), but no split under kMinSplit positions (below that the combine costs more
 // than the parallelism gains). H200, 32/8 heads, batch 1, 32k context: 4 CTAs per SM-wave

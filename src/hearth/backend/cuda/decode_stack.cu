@@ -50,19 +50,24 @@ constexpr float kLog2e = 1.4426950408889634f;
 
 enum Phase { kQkv = 0, kO = 1, kGu = 2, kDown = 3, kPhases = 4 };
 
-__device__ __forceinline__ void copy16(uint32_t smem, const void* gmem, int src_bytes) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem), "l"(gmem),
-               "r"(src_bytes)
-               : "memory");
-}
-__device__ __forceinline__ void copy_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
-template <int N>
-__device__ __forceinline__ void copy_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
-}
-
 __device__ __forceinline__ float silu_mul(float g, float u) { return g / (1.0f + __expf(-g)) * u; }
 __device__ __forceinline__ float round_bf16(float v) { return __bfloat162float(__float2bfloat16(v)); }
+
+// In place on v[0..n) (log2-domain logits), by one warp: v = exp2(v - max); returns the
+// max (.x) and the sum of the exponentials (.y), both uniform over the warp.
+__device__ __forceinline__ float2 warp_exp2_normalize(float* v, int n, int lane) {
+  float m = -INFINITY;
+  for (int j = lane; j < n; j += 32) m = fmaxf(m, v[j]);
+#pragma unroll
+  for (int off = 16; off > 0; off >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, off));
+  float l = 0.0f;
+  for (int j = lane; j < n; j += 32) {
+    const float e = exp2f(v[j] - m);
+    v[j] = e;
+    l += e;
+  }
+  return make_float2(m, warp_sum(l));
+}
 
 // Data written inside this kernel by other CTAs (activations, partials) is read with
 // plain loads after a grid barrier (its acquire orders them; the read-only path, __ldg,
@@ -161,7 +166,7 @@ struct WeightStream {
       for (int r = 0; r < kRows; ++r) {
         const int h = r / (kRows / 2), i = r % (kRows / 2);
         const bool ok = i < valid[h] && c < chunks;
-        copy16(dst + r * kThreads * 16u,
+        ring_copy16(dst + r * kThreads * 16u,
                ok ? static_cast<const void*>(base[h] + static_cast<int64_t>(i) * chunks + c) : p.residual,
                ok ? 16 : 0);
       }
@@ -180,7 +185,7 @@ struct WeightStream {
         }
       }
     }
-    copy_commit();  // empty groups past the end keep the wait count uniform
+    ring_commit();  // empty groups past the end keep the wait count uniform
   }
 };
 
@@ -263,7 +268,7 @@ __device__ __forceinline__ void gemv_phase(const StackParams& p, const StackLaye
 #pragma unroll
     for (int r = 0; r < kRows; ++r) acc[r] = 0.0f;
     for (int s = 0; s < steps; ++s) {
-      copy_wait<kStages - 1>();
+      ring_wait<kStages - 1>();
       const int c = s * kThreads + tid;
       if (c < chunks) {
         const uint4* slot = s_ring + c_slot * kRows * kThreads + tid;
@@ -428,21 +433,10 @@ __device__ void attention_phase(const StackParams& p, const StackLayer& L, Smem&
     __syncthreads();
     // Softmax per head (log2 domain): warp h.
     if (warp < group) {
-      float* sc = sm.buf + warp * kSplitMax;
-      float m = -INFINITY;
-      for (int j = lane; j < n; j += 32) m = fmaxf(m, sc[j]);
-#pragma unroll
-      for (int off = 16; off > 0; off >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, off));
-      float l = 0.0f;
-      for (int j = lane; j < n; j += 32) {
-        const float e = exp2f(sc[j] - m);
-        sc[j] = e;
-        l += e;
-      }
-      l = warp_sum(l);
+      const float2 ml = warp_exp2_normalize(sm.buf + warp * kSplitMax, n, lane);
       if (lane == 0) {
-        sm.m[warp] = m;
-        sm.l[warp] = l;
+        sm.m[warp] = ml.x;
+        sm.l[warp] = ml.y;
       }
     }
     __syncthreads();
@@ -528,19 +522,8 @@ __device__ void attention_phase(const StackParams& p, const StackLayer& L, Smem&
         }
         __syncthreads();
         if (warp < hn) {
-          float* w = wts + warp * n_splits;
-          float m = -INFINITY;
-          for (int sp = lane; sp < n_splits; sp += 32) m = fmaxf(m, w[sp]);
-#pragma unroll
-          for (int off = 16; off > 0; off >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, off));
-          float l = 0.0f;
-          for (int sp = lane; sp < n_splits; sp += 32) {
-            const float e = exp2f(w[sp] - m);
-            w[sp] = e;
-            l += e;
-          }
-          l = warp_sum(l);
-          if (lane == 0) sm.l[warp] = 1.0f / l;
+          const float2 ml = warp_exp2_normalize(wts + warp * n_splits, n_splits, lane);
+          if (lane == 0) sm.l[warp] = 1.0f / ml.y;
         }
         __syncthreads();
         constexpr int kInFlight = 4;  // float4 loads per thread in flight
@@ -640,7 +623,7 @@ __global__ void __launch_bounds__(kThreads, 2) decode_stack_kernel(const StackPa
     gemv_phase<kDown>(p, L, ws, ring, s_ring, sm, parity, c_slot);
     stamp(p, l, 9);
   }
-  copy_wait<0>();  // nothing may be in flight into shared memory at exit
+  ring_wait<0>();  // nothing may be in flight into shared memory at exit
 }
 
 }  // namespace

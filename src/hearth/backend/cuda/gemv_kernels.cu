@@ -40,19 +40,6 @@ constexpr size_t kSmemBytes = sizeof(uint4) * kStages * kRows * kThreads;
 enum In { kInPlain = 0, kInSwiglu = 1, kInNorm = 2 };
 enum Epi { kEpiPlain = 0, kEpiResidual = 1, kEpiSwiglu = 2 };
 
-// cp.async with a memory clobber: the ring reuses a slot the same thread read two steps
-// earlier, so the compiler must not move shared loads across the copy.
-__device__ __forceinline__ void copy16(uint32_t smem, const void* gmem, int src_bytes) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem), "l"(gmem),
-               "r"(src_bytes)
-               : "memory");
-}
-__device__ __forceinline__ void copy_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
-template <int N>
-__device__ __forceinline__ void copy_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
-}
-
 // Weight row `r` (0..7) of row group `g`: pointer to its first 16-byte chunk, or nullptr
 // past the last row. Pair layout (kEpiSwiglu): rows 0-3 are segment 0's rows 4g..4g+3,
 // rows 4-7 segment 1's same rows.
@@ -141,7 +128,7 @@ __global__ void __launch_bounds__(kThreads, M == 1 ? 2 : 1) gemv_kernel(const Ge
 #pragma unroll
       for (int r = 0; r < kRows; ++r) {
         const bool ok = w_rows[r] != nullptr && c < chunks;
-        copy16(slot + r * kThreads * 16u, ok ? static_cast<const void*>(w_rows[r] + c) : p.x, ok ? 16 : 0);
+        ring_copy16(slot + r * kThreads * 16u, ok ? static_cast<const void*>(w_rows[r] + c) : p.x, ok ? 16 : 0);
       }
       --i_left;
       if (++i_slot == kStages) i_slot = 0;
@@ -154,7 +141,7 @@ __global__ void __launch_bounds__(kThreads, M == 1 ? 2 : 1) gemv_kernel(const Ge
         }
       }
     }
-    copy_commit();  // empty groups past the end keep the wait count uniform
+    ring_commit();  // empty groups past the end keep the wait count uniform
   };
 
   // Refill a slot after its use (late) or one step before it: same copies in flight in the
@@ -197,7 +184,7 @@ __global__ void __launch_bounds__(kThreads, M == 1 ? 2 : 1) gemv_kernel(const Ge
   int64_t c_group = blockIdx.x;
   for (int t = 0; t < total; ++t) {
     if (!late) issue();        // step t + kStages - 1 into the slot used at step t - 1
-    copy_wait<kStages - 1>();  // step t has landed (this thread's slots)
+    ring_wait<kStages - 1>();  // step t has landed (this thread's slots)
     const int s = c_step;
     const int64_t c = static_cast<int64_t>(s) * kThreads + tid;
     if (c < chunks) {
@@ -280,7 +267,7 @@ __global__ void __launch_bounds__(kThreads, M == 1 ? 2 : 1) gemv_kernel(const Ge
     }
     parity ^= 1;
   }
-  copy_wait<0>();  // nothing may be in flight into shared memory at exit
+  ring_wait<0>();  // nothing may be in flight into shared memory at exit
 }
 
 template <int M, int kIn, int kEpi>

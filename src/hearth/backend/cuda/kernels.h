@@ -16,6 +16,9 @@
 
 namespace hearth::cuda {
 
+// Whether p is 16-byte aligned (the kernels' vector loads need it; host and device code).
+inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
+
 // Programmatic dependent launch (Hopper): the decode-path launchers (copy_rows, swiglu,
 // kv_cache_write, rms_norm, qk_norm_rope, decode attention, GEMV, greedy) let their kernel
 // start while the previous one finishes (device_utils.cuh: launch_pdl, pdl_wait). Off by

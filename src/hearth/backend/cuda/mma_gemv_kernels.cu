@@ -13,17 +13,6 @@ namespace {
 
 enum Epi { kEpiPlain = 0, kEpiResidual = 1, kEpiSwiglu = 2 };
 
-// cp.async with a memory clobber (the ring reuses slots; see gemv_kernels.cu).
-__device__ __forceinline__ void copy16(uint32_t smem, const void* gmem, int src_bytes) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem), "l"(gmem),
-               "r"(src_bytes)
-               : "memory");
-}
-__device__ __forceinline__ void copy_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
-template <int N>
-__device__ __forceinline__ void copy_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
-}
 // Two 8x8 bf16 matrices (lanes 0-15 give the row addresses; the others' are ignored).
 __device__ __forceinline__ void ldmatrix_x2(uint32_t r[2], const void* smem) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0, %1}, [%2];\n"
@@ -206,7 +195,7 @@ __global__ void __launch_bounds__(mma_threads<RG>(), 2 / RG)
     for (int i = 0; i < 4; ++i) {
       const int r = (tid >> 3) + kThreads / 8 * i;
       const bool ok = w_rows[i] != nullptr && c < chunks;
-      copy16(ring + slot * kStageBytes + swz(r, cc), ok ? static_cast<const void*>(w_rows[i] + c) : p.x,
+      ring_copy16(ring + slot * kStageBytes + swz(r, cc), ok ? static_cast<const void*>(w_rows[i] + c) : p.x,
              ok ? 16 : 0);
     }
   };
@@ -218,7 +207,7 @@ __global__ void __launch_bounds__(mma_threads<RG>(), 2 / RG)
         const int tok = id >> 3, c8 = id & 7;
         const int64_t c = static_cast<int64_t>(kc) * 8 + c8;
         const bool ok = tok < p.m && c < chunks;
-        copy16(ring + slot * kStageBytes + kWBytes + swz(tok, c8),
+        ring_copy16(ring + slot * kStageBytes + kWBytes + swz(tok, c8),
                ok ? static_cast<const void*>(static_cast<const uint4*>(p.x) + tok * chunks + c) : p.x,
                ok ? 16 : 0);
       }
@@ -249,7 +238,7 @@ __global__ void __launch_bounds__(mma_threads<RG>(), 2 / RG)
 #pragma unroll
   for (int s = 0; s < kStages - 1; ++s) {
     if (pro_kc[s] >= 0) issue_x(s, pro_kc[s]);
-    copy_commit();
+    ring_commit();
   }
 
   float acc[2][NT][4];
@@ -267,7 +256,7 @@ __global__ void __launch_bounds__(mma_threads<RG>(), 2 / RG)
   int c_count = c_item < items ? item_stages(c_item) : 0;
   int slot = 0;
   while (c_item < items) {
-    copy_wait<kStages - 2>();  // this stage's copies (this thread's) have landed
+    ring_wait<kStages - 2>();  // this stage's copies (this thread's) have landed
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
     if constexpr (kWg) fence_proxy_async();  // ... and are visible to wgmma's reads
 #endif
@@ -280,7 +269,7 @@ __global__ void __launch_bounds__(mma_threads<RG>(), 2 / RG)
         issue_x(fill, kc);
       }
       issue_advance();
-      copy_commit();
+      ring_commit();
     }
     const unsigned char* ws = s_ring + slot * kStageBytes;
     const unsigned char* xs = ws + kWBytes;
@@ -506,7 +495,7 @@ __global__ void __launch_bounds__(mma_threads<RG>(), 2 / RG)
     c_count = c_item < items ? item_stages(c_item) : 0;
     slot = slot == kStages - 1 ? 0 : slot + 1;
   }
-  copy_wait<0>();  // nothing may be in flight into shared memory at exit
+  ring_wait<0>();  // nothing may be in flight into shared memory at exit
 }
 
 template <int MT, int RG, bool kWg>
