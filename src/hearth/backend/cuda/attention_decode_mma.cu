@@ -116,8 +116,10 @@ __global__ void __launch_bounds__(kThreads, (Ring<D, kFp8, kVar>::kMinCtas))
   __shared__ float s_cos[kFused ? D / 2 : 1], s_sin[kFused ? D / 2 : 1];
   __shared__ int s_last;
 
-  pdl_wait();
-  pdl_trigger();
+  // Up to pdl_wait the kernel reads only what was in memory before the kernels of this step
+  // ran: the step's batch (uploaded before them), the block table, the RoPE frequencies and
+  // the cache rows of earlier steps. So the RoPE tables are made, and the K/V tiles made
+  // only of such rows go into the ring, while the previous kernel (the q|k|v GEMV) runs.
   // blockIdx.x = token * kv_heads + kv head (kv heads fastest: the CTAs reading the
   // different 256-byte pieces of the same cache rows run together), or token fastest.
   const int kvh = kvh_fastest ? static_cast<int>(blockIdx.x % p.kv_heads)
@@ -148,6 +150,69 @@ __global__ void __launch_bounds__(kThreads, (Ring<D, kFp8, kVar>::kMinCtas))
     for (int i = tid; i < n_blocks; i += kThreads) s_table[i] = table[first_block + i];
 
   const int64_t slot_elems = static_cast<int64_t>(p.kv_heads) * D;  // cache slot stride
+  // The warp's tiles and its ring.
+  const int n_tiles = end > start ? (end - start + kTileN - 1) / kTileN : 0;
+  const int my_tiles = n_tiles > warp ? (n_tiles - warp + kWarps - 1) / kWarps : 0;
+  unsigned char* my_ring = ring + warp * R::kWarpBytes;
+  const unsigned char* k_g = static_cast<const unsigned char*>(p.k_cache) +
+                             static_cast<int64_t>(kvh) * D * (kFp8 ? 1 : 2);
+  const unsigned char* v_g = static_cast<const unsigned char*>(p.v_cache) +
+                             static_cast<int64_t>(kvh) * D * (kFp8 ? 1 : 2);
+  const int64_t slot_bytes = slot_elems * (kFp8 ? 1 : 2);
+  // Loads: one cp.async instruction of the warp covers kRowsPerIssue whole cache rows (lane
+  // l: row l / kLanesPerRow, 16-byte chunk l % kLanesPerRow), i.e. 512 bytes in 4 full
+  // 128-byte lines. The first form (2 lanes per row, each lane 8 (bf16) / 4 (fp8) chunks)
+  // had each instruction touch 16-32 lines with 16 bytes of each, one L2 request per
+  // sector: it capped the kernel at ~58 % (bf16) / ~66 % (fp8) of the copy bandwidth
+  // (NOTES.md, round 3).
+  constexpr int kLanesPerRow = R::kChunksPerRow;   // bf16 16, fp8 8 (head dim 128)
+  constexpr int kRowsPerIssue = 32 / kLanesPerRow;  // bf16 2, fp8 4
+  constexpr int kIssues = kTileN / kRowsPerIssue;   // per K or V tile: bf16 8, fp8 4
+  static_assert(kRowsPerIssue * kLanesPerRow == 32 && kTileN % kRowsPerIssue == 0, "lane map");
+  const int c_row = lane / kLanesPerRow, c_col = (lane % kLanesPerRow) * 16;
+  auto issue = [&](int j) {  // the warp's j-th tile into ring stage j % kStages
+    unsigned char* sk = my_ring + (j % R::kStages) * 2 * R::kTileBytes;
+    unsigned char* sv = sk + R::kTileBytes;
+    const int tile_pos = start + (warp + j * kWarps) * kTileN;
+    // The tile's cache slots: within one block (block size a multiple of 16, the usual
+    // case) row r is slot0 + r; else each row is looked up.
+    const int b0 = tile_pos / bs, rem0 = tile_pos - b0 * bs;
+    const bool one_block = rem0 + kTileN <= bs;  // warp-uniform
+    int64_t slot0 = 0;
+    if (one_block) {
+      const int blk = table_in_smem ? s_table[b0 - first_block] : table[b0];
+      slot0 = static_cast<int64_t>(blk) * bs + rem0;
+    }
+#pragma unroll
+    for (int i = 0; i < kIssues; ++i) {
+      const int r = i * kRowsPerIssue + c_row;
+      const int pos = tile_pos + r;
+      const bool ok = pos < end;
+      int64_t slot = slot0 + r;
+      if (!one_block && ok) {
+        const int b = pos / bs;
+        const int blk = table_in_smem ? s_table[b - first_block] : table[b];
+        slot = static_cast<int64_t>(blk) * bs + pos % bs;
+      }
+      const int64_t off = ok ? slot * slot_bytes + c_col : 0;
+      cp_async_16(sk + r * R::kRowBytes + c_col, k_g + off, ok ? 16 : 0);
+      cp_async_16(sv + r * R::kRowBytes + c_col, v_g + off, ok ? 16 : 0);
+    }
+  };
+
+  if constexpr (kFused) rope_tables(f.rope, static_cast<float>(f.positions[t]), D / 2, s_cos, s_sin);
+  __syncthreads();  // s_table, s_cos, s_sin
+  // The first tiles of earlier steps' rows (positions < stable), in order, before the wait.
+  const int stable = p.context_lens[seq] - q_len;
+  int pre = 0;
+  for (; pre < R::kStages - 1 && pre < my_tiles; ++pre) {
+    if (min(end, start + (warp + pre * kWarps + 1) * kTileN) > stable) break;  // warp-uniform
+    issue(pre);
+    cp_async_commit();
+  }
+  pdl_wait();  // q, k and v are the previous kernel's output
+  pdl_trigger();
+
   const bf16* q_t = static_cast<const bf16*>(p.q) +
                     (static_cast<int64_t>(t) * p.heads + static_cast<int64_t>(kvh) * group) * D;
   // Zero rows past the group: those rows of S are padding.
@@ -176,10 +241,6 @@ __global__ void __launch_bounds__(kThreads, (Ring<D, kFp8, kVar>::kMinCtas))
       if (is_q || is_k) {
         lo = reinterpret_cast<const uint4*>(src)[pc];
         hi = reinterpret_cast<const uint4*>(src + half)[pc];
-      }
-      if (base == 0) {
-        rope_tables(f.rope, static_cast<float>(f.positions[t]), half, s_cos, s_sin);
-        __syncthreads();
       }
       norm_rope_chunks<TPR>(lo, hi, static_cast<const bf16*>(is_k ? f.k_w : f.q_w), pc, D, f.eps,
                             s_cos, s_sin);
@@ -241,56 +302,6 @@ __global__ void __launch_bounds__(kThreads, (Ring<D, kFp8, kVar>::kMinCtas))
     }
   }
 
-  // The warp's tiles and its ring.
-  const int n_tiles = end > start ? (end - start + kTileN - 1) / kTileN : 0;
-  const int my_tiles = n_tiles > warp ? (n_tiles - warp + kWarps - 1) / kWarps : 0;
-  unsigned char* my_ring = ring + warp * R::kWarpBytes;
-  const unsigned char* k_g = static_cast<const unsigned char*>(p.k_cache) +
-                             static_cast<int64_t>(kvh) * D * (kFp8 ? 1 : 2);
-  const unsigned char* v_g = static_cast<const unsigned char*>(p.v_cache) +
-                             static_cast<int64_t>(kvh) * D * (kFp8 ? 1 : 2);
-  const int64_t slot_bytes = slot_elems * (kFp8 ? 1 : 2);
-  // Loads: one cp.async instruction of the warp covers kRowsPerIssue whole cache rows (lane
-  // l: row l / kLanesPerRow, 16-byte chunk l % kLanesPerRow), i.e. 512 bytes in 4 full
-  // 128-byte lines. The first form (2 lanes per row, each lane 8 (bf16) / 4 (fp8) chunks)
-  // had each instruction touch 16-32 lines with 16 bytes of each, one L2 request per
-  // sector: it capped the kernel at ~58 % (bf16) / ~66 % (fp8) of the copy bandwidth
-  // (NOTES.md, round 3).
-  constexpr int kLanesPerRow = R::kChunksPerRow;   // bf16 16, fp8 8 (head dim 128)
-  constexpr int kRowsPerIssue = 32 / kLanesPerRow;  // bf16 2, fp8 4
-  constexpr int kIssues = kTileN / kRowsPerIssue;   // per K or V tile: bf16 8, fp8 4
-  static_assert(kRowsPerIssue * kLanesPerRow == 32 && kTileN % kRowsPerIssue == 0, "lane map");
-  const int c_row = lane / kLanesPerRow, c_col = (lane % kLanesPerRow) * 16;
-  auto issue = [&](int j) {  // the warp's j-th tile into ring stage j % kStages
-    unsigned char* sk = my_ring + (j % R::kStages) * 2 * R::kTileBytes;
-    unsigned char* sv = sk + R::kTileBytes;
-    const int tile_pos = start + (warp + j * kWarps) * kTileN;
-    // The tile's cache slots: within one block (block size a multiple of 16, the usual
-    // case) row r is slot0 + r; else each row is looked up.
-    const int b0 = tile_pos / bs, rem0 = tile_pos - b0 * bs;
-    const bool one_block = rem0 + kTileN <= bs;  // warp-uniform
-    int64_t slot0 = 0;
-    if (one_block) {
-      const int blk = table_in_smem ? s_table[b0 - first_block] : table[b0];
-      slot0 = static_cast<int64_t>(blk) * bs + rem0;
-    }
-#pragma unroll
-    for (int i = 0; i < kIssues; ++i) {
-      const int r = i * kRowsPerIssue + c_row;
-      const int pos = tile_pos + r;
-      const bool ok = pos < end;
-      int64_t slot = slot0 + r;
-      if (!one_block && ok) {
-        const int b = pos / bs;
-        const int blk = table_in_smem ? s_table[b - first_block] : table[b];
-        slot = static_cast<int64_t>(blk) * bs + pos % bs;
-      }
-      const int64_t off = ok ? slot * slot_bytes + c_col : 0;
-      cp_async_16(sk + r * R::kRowBytes + c_col, k_g + off, ok ? 16 : 0);
-      cp_async_16(sv + r * R::kRowBytes + c_col, v_g + off, ok ? 16 : 0);
-    }
-  };
-
   const float sl = p.scale * kLog2e * (kFp8 ? p.k_scale : 1.0f);  // raw score -> log2 units
   float m = -INFINITY, l = 0.0f;  // head g: running max (raw units), this thread's sum
   float o[D / 16][4];             // O^T: [dim tile][(dim lo | hi) x (head 2c | 2c+1)]
@@ -298,8 +309,7 @@ __global__ void __launch_bounds__(kThreads, (Ring<D, kFp8, kVar>::kMinCtas))
   for (int i = 0; i < D / 16; ++i) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.0f;
   const int mi = lane >> 3;  // which 8x8 matrix this lane addresses in ldmatrix.x4
 
-#pragma unroll
-  for (int j = 0; j < R::kStages - 1; ++j) {
+  for (int j = pre; j < R::kStages - 1; ++j) {  // the rest of the first kStages - 1 tiles
     if (j < my_tiles) issue(j);
     cp_async_commit();
   }
@@ -486,15 +496,24 @@ __global__ void __launch_bounds__(kThreads, (Ring<D, kFp8, kVar>::kMinCtas))
     __syncthreads();
     if (!s_last) return;
     __threadfence();
-    // The weights 2^(lse_s - max) of every (head, split) in shared memory (one parallel
-    // load; a warp per head for max and sum), then each output's weighted sum with its
-    // partial loads independent of each other and the empty splits' loads skipped.
+    // The combine reads this kv head's partial rows (row0 .. row0 + group - 1: one
+    // contiguous block of group x num_splits x D floats) into the ring, which is free now,
+    // in one batch of copies, with the lse of every (head, split) beside them: one L2 round
+    // trip, where loading each output's partials from L2 took one per 8 splits and output
+    // (~20 dependent round trips per thread at 33 splits). Then 2^(lse_s - max) per (head,
+    // split), a warp per head, and each output's weighted sum from shared memory.
     float* s_w = s_o;  // free again: every thread has read its partial results
-    constexpr int kWCap = R::kBytes / 4;
+    const int n_w = group * num_splits;
+    const int w_pad = (n_w + 3) / 4 * 4;  // the partials start 16-byte aligned
+    const int64_t n_p = static_cast<int64_t>(n_w) * D;
     const int64_t row0 = static_cast<int64_t>(t) * p.heads + kvh * group;
-    if (group * num_splits <= kWCap) {
-      for (int i = tid; i < group * num_splits; i += kThreads)
-        s_w[i] = __ldcg(partial_lse + row0 * num_splits + i);
+    if ((w_pad + n_p) * 4 <= R::kBytes) {
+      float* s_p = s_w + w_pad;  // [head][split][D]
+      const float* src = partial_out + row0 * num_splits * D;
+      for (int i = tid; i < n_p / 4; i += kThreads) cp_async_16(s_p + 4 * i, src + 4 * i, 16);
+      cp_async_commit();
+      for (int i = tid; i < n_w; i += kThreads) s_w[i] = __ldcg(partial_lse + row0 * num_splits + i);
+      cp_async_wait<0>();
       __syncthreads();
       for (int h = warp; h < group; h += kWarps) {
         float* w = s_w + h * num_splits;
@@ -514,18 +533,15 @@ __global__ void __launch_bounds__(kThreads, (Ring<D, kFp8, kVar>::kMinCtas))
       for (int idx = tid; idx < group * D; idx += kThreads) {
         const int h = idx / D, d = idx % D;
         const float* w = s_w + h * num_splits;
-        const float* po = partial_out + (row0 + h) * num_splits * D + d;
+        const float* po = s_p + static_cast<int64_t>(h) * num_splits * D + d;
         float num = 0.0f;
-#pragma unroll 8
-        for (int s2 = 0; s2 < num_splits; ++s2) {
-          const float ws = w[s2];
-          num = fmaf(ws, ws != 0.0f ? __ldcg(po + s2 * D) : 0.0f, num);
-        }
+        for (int s2 = 0; s2 < num_splits; ++s2) num = fmaf(w[s2], po[s2 * D], num);
         const float den = s_l[0][h];
         static_cast<bf16*>(p.out)[(row0 + h) * D + d] = __float2bfloat16(den > 0.0f ? num / den : 0.0f);
       }
       return;
     }
+    // Past the ring (more splits than 8 heads x 128 dims fit): each output's partials from L2.
     for (int idx = tid; idx < group * D; idx += kThreads) {
       const int h = idx / D, d = idx % D;
       const int64_t row = row0 + h;
