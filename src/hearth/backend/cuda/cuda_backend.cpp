@@ -81,8 +81,10 @@ CudaBackend::CudaBackend(const CudaBackendOptions& options)
     mma_min_rows_ = std::clamp(std::atoi(rows), 1, kMmaGemvMaxM);
   if (const char* splits = std::getenv("HEARTH_CUDA_MMA_SPLITS"))
     mma_max_splits_ = std::clamp(std::atoi(splits), 1, 64);
-  if (const char* ctas = std::getenv("HEARTH_CUDA_DECODE_CTAS_PER_SM"))
+  if (const char* ctas = std::getenv("HEARTH_CUDA_DECODE_CTAS_PER_SM")) {
     decode_ctas_per_sm_ = std::clamp(std::atoi(ctas), 1, 8);
+    decode_ctas_forced_ = true;
+  }
   size_t free_bytes = 0, total_bytes = 0;
   HEARTH_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
   size_t budget = options.memory_budget_bytes == 0 ? free_bytes : options.memory_budget_bytes;

@@ -191,6 +191,7 @@ class CudaBackend final : public Backend {
   // Decode attention splits: enough CTAs for this many per SM (one wave at 3: the kernel
   // fits about 3 CTAs per SM by registers). HEARTH_CUDA_DECODE_CTAS_PER_SM (1..8) for A/B.
   int decode_ctas_per_sm_ = 3;
+  bool decode_ctas_forced_ = false;  // set by HEARTH_CUDA_DECODE_CTAS_PER_SM
   // Ring stages the GEMV copies before its wait (0: the kernel's default, the whole ring;
   // HEARTH_CUDA_GEMV_PRE_STAGES=2 for the earlier order).
   int gemv_pre_stages_ = 0;

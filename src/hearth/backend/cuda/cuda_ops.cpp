@@ -43,6 +43,10 @@ int64_t rows_of(const TensorView& t, int64_t cols, const char* what) {
 constexpr int kMinSplit = 128;
 constexpr int kMaxSplits = 128;
 constexpr int kSplitRound = 64;
+// Positions per split up to which a one-token step's attention takes one CTA per SM
+// (CudaBackend::decode_splits): measured better at 136 (2k context) and 264 (4k), worse at
+// 520 (8k).
+constexpr int kShortSplit = 320;
 
 }  // namespace
 
@@ -527,7 +531,18 @@ void CudaBackend::attention_block(int layer, TensorView q, TensorView k, TensorV
 
 int CudaBackend::decode_splits(int tokens, int max_context) const {
   const int64_t ctas = static_cast<int64_t>(std::max(tokens, 1)) * kv_spec_.num_kv_heads;
-  const int64_t slots = int64_t{decode_ctas_per_sm_} * multiprocessors_;
+  int per_sm = decode_ctas_per_sm_;
+  // One-token steps on the tensor-core kernel: one CTA per SM while the splits stay within
+  // kShortSplit positions. The attention block then leaves room on every SM for a CTA of
+  // the o_proj GEMV, which lands and copies its first weights while attention runs, and a
+  // split's first tiles (2 per warp) are all copied before the kernel waits on the q|k|v
+  // GEMV. H200, batch-1 decode (notes/decode-batch1.md, session 5): +2.4 % at 2k context,
+  // +2.0 % at 4k, -3.3 % at 8k. HEARTH_CUDA_DECODE_CTAS_PER_SM forces a count.
+  if (tokens == 1 && decode_mma_enabled() && !decode_ctas_forced_) {
+    const int64_t splits1 = std::max<int64_t>(1, multiprocessors_ / ctas);
+    if ((std::max(max_context, 1) + splits1 - 1) / splits1 <= kShortSplit) per_sm = 1;
+  }
+  const int64_t slots = int64_t{per_sm} * multiprocessors_;
   // Tensor-core kernel: as many splits as fit in one wave (batch 16 on 132 SMs: 2 splits,
   // 256 CTAs in 264 slots; rounding up gave 3, 384 CTAs, a second wave 45 % full).
   const int64_t fit = decode_mma_enabled() ? std::max<int64_t>(1, slots / ctas) : (slots + ctas - 1) / ctas;
