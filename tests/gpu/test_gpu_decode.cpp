@@ -324,20 +324,25 @@ TEST(GpuDecode, FusedDecodeMatchesUnfused) {
 // stage less, each slot refilled one step before its use) change only when bytes move,
 // not what is summed in which order: decoded through step graphs they give the same bits.
 // The model is large enough that every GEMV CTA walks several row groups of several steps
-// (gate|up: 8,192 rows over K = 1,024; down: K = 8,192).
+// (gate|up: 8,192 rows over K = 2,560; down: K = 8,192). The early/late o_proj split
+// (CudaBackendOptions::gemv_early_split) also only moves work between CTAs.
 TEST(GpuDecode, DecodeVariantsComputeTheSameBits) {
   HEARTH_REQUIRE_GPU();
   hearth::testing::TempDir dir;
-  auto ckpt = sized_model(dir, {3000, 1024, 8192, 16, 4, 64}, 9);
+  auto ckpt = sized_model(dir, {3000, 2560, 8192, 16, 4, 64}, 9);
   const ModelConfig& cfg = ckpt->config();
   CudaBackendOptions pre2;
   pre2.memory_budget_bytes = 4ull << 30;
   pre2.gemv_pre_stages = 2;  // the third version's order
   CudaBackendOptions pre3 = pre2;
   pre3.gemv_pre_stages = 3;
+  // The o_proj GEMV after a one-CTA-per-SM attention block split into early and late CTAs
+  // (hidden 2,560: 320 row groups over the 2-per-SM grid) or not: the timing changes only.
+  CudaBackendOptions plain = pre3;
+  plain.gemv_early_split = false;
   std::vector<std::unique_ptr<Backend>> gpus;
   std::vector<std::unique_ptr<Qwen3Model>> models;
-  for (const CudaBackendOptions& o : {pre2, pre3}) {
+  for (const CudaBackendOptions& o : {pre2, pre3, plain}) {
     gpus.push_back(make_cuda_backend(o));
     models.push_back(std::make_unique<Qwen3Model>(cfg, gpus.back()->upload_weights(ckpt->weights()),
                                                   *gpus.back()));

@@ -81,6 +81,8 @@ CudaBackend::CudaBackend(const CudaBackendOptions& options)
     mma_min_rows_ = std::clamp(std::atoi(rows), 1, kMmaGemvMaxM);
   if (const char* splits = std::getenv("HEARTH_CUDA_MMA_SPLITS"))
     mma_max_splits_ = std::clamp(std::atoi(splits), 1, 64);
+  const char* early = std::getenv("HEARTH_CUDA_GEMV_EARLY");
+  gemv_early_split_ = early != nullptr ? std::strcmp(early, "0") != 0 : options.gemv_early_split;
   if (const char* ctas = std::getenv("HEARTH_CUDA_DECODE_CTAS_PER_SM")) {
     decode_ctas_per_sm_ = std::clamp(std::atoi(ctas), 1, 8);
     decode_ctas_forced_ = true;

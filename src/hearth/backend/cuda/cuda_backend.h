@@ -59,6 +59,11 @@ struct CudaBackendOptions {
   // default: on the H200 it decodes at 175 tok/s against 219 for the op-by-op fused forms
   // (NOTES.md "Decode stack"). HEARTH_CUDA_STACK=1 / =0 overrides it.
   bool decode_stack = false;
+  // After a one-token attention block of one CTA per SM, the o_proj GEMV gives its first
+  // CTAs (those that become resident beside attention and copy their first weights early)
+  // longer runs of row groups (GemvParams::early_ctas). Same bits either way.
+  // HEARTH_CUDA_GEMV_EARLY=0/1 overrides it.
+  bool gemv_early_split = true;
 };
 
 struct CudaDeviceInfo {

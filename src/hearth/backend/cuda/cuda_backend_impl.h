@@ -192,6 +192,11 @@ class CudaBackend final : public Backend {
   // fits about 3 CTAs per SM by registers). HEARTH_CUDA_DECODE_CTAS_PER_SM (1..8) for A/B.
   int decode_ctas_per_sm_ = 3;
   bool decode_ctas_forced_ = false;  // set by HEARTH_CUDA_DECODE_CTAS_PER_SM
+  // CudaBackendOptions::gemv_early_split; early_ctas_: the o_proj CTAs that fit beside a
+  // one-token attention block of at most one CTA per SM, set by it for the linear_residual
+  // right after it, which clears it.
+  bool gemv_early_split_ = true;
+  int early_ctas_ = 0;
   // Ring stages the GEMV copies before its wait (0: the kernel's default, the whole ring;
   // HEARTH_CUDA_GEMV_PRE_STAGES=2 for the earlier order).
   int gemv_pre_stages_ = 0;

@@ -2,6 +2,7 @@
 // trust), then one or two kernel launches on the backend's stream. Kernels are in the .cu
 // files behind kernels.h; GEMMs go through cuBLASLt (gemm.cpp).
 #include <algorithm>
+#include <utility>
 
 #include "hearth/backend/cuda/cuda_backend_impl.h"
 #include "hearth/backend/cuda/cuda_check.h"
@@ -309,6 +310,7 @@ RopeArgs CudaBackend::rope_args(const Weight& q_norm, const Weight& k_norm, cons
 void CudaBackend::qk_norm_rope(TensorView q, TensorView k, const Weight& q_norm,
                                const Weight& k_norm, float eps, const RopeTable& rope,
                                const DeviceBatch& batch) {
+  early_ctas_ = 0;
   const CudaDeviceBatch& db = device_batch(batch);
   const int tokens = db.host().num_tokens();
   const RopeArgs args = rope_args(q_norm, k_norm, rope, q, k, tokens);
@@ -495,6 +497,11 @@ void CudaBackend::attention_block(int layer, TensorView q, TensorView k, TensorV
       p.heads / p.kv_heads <= kDecodeMaxGroup) {
     // Decode: one kernel for q/k norm + RoPE, the cache write, attention and the combine.
     const auto [splits, split_size] = decode_split_plan(db);
+    // One CTA per SM or fewer (decode_splits): an SM holding a = 0..2 attention CTAs has
+    // room for 2 - a o_proj CTAs of the 2-per-SM GEMV, 2 SMs - attention CTAs in all.
+    const int64_t attention_ctas = int64_t{splits} * p.kv_heads;
+    if (gemv_early_split_ && gemv_ctas_per_sm_ == 2 && tokens == 1 && attention_ctas <= multiprocessors_)
+      early_ctas_ = static_cast<int>(2 * multiprocessors_ - attention_ctas);
     float* partial_out = nullptr;
     float* partial_lse = nullptr;
     int* counters = nullptr;
@@ -630,6 +637,7 @@ bool CudaBackend::linear_residual(TensorView x, const Weight& w, TensorView out,
   p.seg[0] = GemvSegment{w.t.data, out.data, n_out};
   p.residual = residual.data;
   gemv_grid(p);
+  p.early_ctas = std::exchange(early_ctas_, 0);
   HEARTH_CUDA_CHECK(launch_gemv(p, stream_));
   op_done("linear_residual");
   return true;

@@ -24,6 +24,8 @@
 // add in the epilogue (residual), SwiGLU in the epilogue (act); kernels.h says what each
 // computes. Rounding follows the unfused ops exactly: the normalized input, the outputs
 // and the residual are rounded to bf16 where the separate kernels store bf16.
+#include <algorithm>
+
 #include "hearth/backend/cuda/device_utils.cuh"
 #include "hearth/backend/cuda/kernels.h"
 
@@ -100,15 +102,28 @@ __device__ __forceinline__ void load_x(const GemvParams& p, int i, int64_t c, in
 
 template <int M, int kIn, int kEpi>
 __global__ void __launch_bounds__(kThreads, M == 1 ? 2 : 1) gemv_kernel(const GemvParams p,
-                                                                        const int64_t groups) {
+                                                                        const int64_t groups,
+                                                                        const int64_t early_groups) {
   extern __shared__ uint4 s_ring[];  // [kStages][kRows][kThreads]
   __shared__ float s_part[2][kWarps][kRows * M];
   __shared__ float s_red[32];
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int64_t chunks = p.k / 8;
   const int steps = static_cast<int>((chunks + kThreads - 1) / kThreads);
-  const int64_t my_groups =
-      groups > blockIdx.x ? (groups - blockIdx.x + gridDim.x - 1) / gridDim.x : 0;
+  // This CTA's row groups: first, first + stride, ... (my_groups of them). Plain split:
+  // blockIdx.x + n gridDim.x. Early split (p.early_ctas): CTA b < E takes groups
+  // [b G, (b + 1) G) (G = early_groups), the others stride over the groups past E G.
+  int64_t first = blockIdx.x, stride = gridDim.x;
+  const bool early = early_groups > 0 && blockIdx.x < p.early_ctas;
+  if (early) {
+    first = blockIdx.x * early_groups;
+    stride = 1;
+  } else if (early_groups > 0) {
+    first = p.early_ctas * early_groups + (blockIdx.x - p.early_ctas);
+    stride = gridDim.x - p.early_ctas;
+  }
+  const int64_t left = groups > first ? groups - first : 0;
+  const int64_t my_groups = early ? min(early_groups, left) : (left + stride - 1) / stride;
   // This CTA's flat stream of steps. Both ends walk it with 32-bit counters advanced by
   // one (no 64-bit divisions per step: the kernel is partly instruction-bound), and the
   // copy side finds the kRows weight row pointers once per row group.
@@ -116,7 +131,7 @@ __global__ void __launch_bounds__(kThreads, M == 1 ? 2 : 1) gemv_kernel(const Ge
   const uint32_t ring = smem_addr(s_ring);
 
   int i_left = total, i_step = 0, i_slot = 0;
-  int64_t i_group = blockIdx.x;
+  int64_t i_group = first;
   const uint4* w_rows[kRows];
 #pragma unroll
   for (int r = 0; r < kRows; ++r) w_rows[r] = total > 0 ? row_ptr<kEpi>(p, i_group, r, chunks) : nullptr;
@@ -134,7 +149,7 @@ __global__ void __launch_bounds__(kThreads, M == 1 ? 2 : 1) gemv_kernel(const Ge
       if (++i_slot == kStages) i_slot = 0;
       if (++i_step == steps) {
         i_step = 0;
-        i_group += gridDim.x;
+        i_group += stride;
         if (i_left > 0) {
 #pragma unroll
           for (int r = 0; r < kRows; ++r) w_rows[r] = row_ptr<kEpi>(p, i_group, r, chunks);
@@ -181,7 +196,7 @@ __global__ void __launch_bounds__(kThreads, M == 1 ? 2 : 1) gemv_kernel(const Ge
 
   int parity = 0;
   int c_step = 0, c_slot = 0;  // the consume side's position in the stream
-  int64_t c_group = blockIdx.x;
+  int64_t c_group = first;
   for (int t = 0; t < total; ++t) {
     if (!late) issue();        // step t + kStages - 1 into the slot used at step t - 1
     ring_wait<kStages - 1>();  // step t has landed (this thread's slots)
@@ -218,7 +233,7 @@ __global__ void __launch_bounds__(kThreads, M == 1 ? 2 : 1) gemv_kernel(const Ge
     // End of a row group: reduce over the CTA. s_part is double-buffered: the barrier of
     // the next reduction orders this one's reads before the buffer is written again.
     const int64_t g = c_group;
-    c_group += gridDim.x;
+    c_group += stride;
 #pragma unroll
     for (int r = 0; r < kRows; ++r)
 #pragma unroll
@@ -286,8 +301,20 @@ cudaError_t launch_kernel(const GemvParams& p, int64_t groups, cudaStream_t stre
   if (attr != cudaSuccess) return attr;
   int64_t grid = groups;
   if (p.max_ctas > 0 && grid > p.max_ctas) grid = p.max_ctas;
+  // Early split: an early CTA runs about kStages + 1 steps more than a late one (its first
+  // kStages steps arrive before the kernel before ends; the late ones pay a ramp), i.e. per
+  // step count a of an early and b of a late CTA: a = b + kStages + 1, E a + (grid - E) b =
+  // all steps; a in whole row groups, at least the plain split's share, at most groups / E.
+  int64_t early_groups = 0;
+  const int64_t e = p.early_ctas;
+  if (M == 1 && e > 0 && e < grid) {
+    const int64_t steps = (p.k / 8 + kThreads - 1) / kThreads;
+    const double late = std::max(0.0, static_cast<double>(groups * steps - e * (kStages + 1)) / grid);
+    const auto a_groups = static_cast<int64_t>((late + kStages + 1) / steps + 0.5);
+    early_groups = std::min(std::max(a_groups, (groups + grid - 1) / grid), groups / e);
+  }
   return launch_pdl(kernel, dim3(static_cast<unsigned>(grid)), dim3(kThreads), kSmemBytes, stream,
-                    p, groups);
+                    p, groups, early_groups);
 }
 
 template <int M>
@@ -301,7 +328,7 @@ cudaError_t launch_m(const GemvParams& p, int64_t groups, cudaStream_t stream) {
 cudaError_t launch_gemv(const GemvParams& p, cudaStream_t stream) {
   if (p.m < 1 || p.m > kGemvMaxM || p.k <= 0 || p.k % 8 != 0 || !aligned16(p.x) ||
       (p.x_up != nullptr && !aligned16(p.x_up)) || p.num_segments < 1 ||
-      p.num_segments > kGemvMaxSegments || p.max_ctas < 0 ||
+      p.num_segments > kGemvMaxSegments || p.max_ctas < 0 || p.early_ctas < 0 ||
       (p.pre_stages != 0 && p.pre_stages != kStages - 1 && p.pre_stages != kStages))
     return cudaErrorInvalidValue;
   int64_t rows = 0;

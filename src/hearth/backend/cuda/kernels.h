@@ -251,6 +251,13 @@ struct GemvParams {
   // refilled one step before its use; the third version's order). A/B:
   // HEARTH_CUDA_GEMV_PRE_STAGES.
   int pre_stages = 0;
+  // > 0 (m = 1): the first early_ctas CTAs are taken to become resident while the kernel
+  // before still runs (beside a one-CTA-per-SM attention block, whose o_proj follows), so
+  // they copy their first kStages steps early. They take contiguous runs of row groups,
+  // about kStages + 1 steps more each than the later CTAs, which stride over the rest
+  // (launch_gemv sizes the runs). Every row group is still reduced by one CTA in one order:
+  // the same bits as the plain split.
+  int early_ctas = 0;
 };
 cudaError_t launch_gemv(const GemvParams& p, cudaStream_t stream);
 
