@@ -14,6 +14,7 @@
 #                HF's own bf16 error as the yardstick)
 #   throughput   the serving targets of issues 5 and 6 (64 x 512/256, 256 x 1000/1000, bf16
 #                and fp8 KV, shared prefix TTFT, 14 GiB laptop emulation, 64 constrained)
+#   throughput64 the 64 x 512/256 load alone (bf16 and fp8 KV): a quick serving check
 #   peers        HF transformers' throughput on the 64 x 512/256 and 256 x 1000/1000 loads
 #   tokenizer    the tokenizer bench, hearth and HF
 #   serve        hearth serve under 64 streams against bench throughput at the same load
@@ -129,6 +130,12 @@ for part in "$@"; do
         --tokenizer "$bundle/tok"
       record tp-64x512x256-unconstrained "$hearth" "${tp[@]}" "${m8[@]}" --requests 64 --input-len 512 \
         --output-len 256 --max-model-len 4096
+      ;;
+    throughput64)
+      for kv in auto fp8; do
+        record "tp-64x512x256-${kv}kv" "$hearth" "${tp[@]}" --model random:qwen3-8b --requests 64 --input-len 512 \
+          --output-len 256 --max-model-len 4096 --kv-cache-dtype "$kv"
+      done
       ;;
     peers)
       record tp-64x512x256-hf python3 "$root/bench/hf_throughput.py" --preset qwen3-8b --requests 64 \

@@ -57,7 +57,8 @@ struct CudaBackendOptions {
   // the weights stream through one ring per CTA across all layers, grid barriers between
   // dependent phases) where it applies (head_dim 128, bf16 weights and KV cache). Off by
   // default: on the H200 it decodes at 175 tok/s against 219 for the op-by-op fused forms
-  // (NOTES.md "Decode stack"). HEARTH_CUDA_STACK=1 / =0 overrides it.
+  // (NOTES.md "Decode stack"; those reach 231 since session 5). HEARTH_CUDA_STACK=1 / =0
+  // overrides it.
   bool decode_stack = false;
   // After a one-token attention block of one CTA per SM, the o_proj GEMV gives its first
   // CTAs (those that become resident beside attention and copy their first weights early)
