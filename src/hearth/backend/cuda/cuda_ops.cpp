@@ -310,7 +310,6 @@ RopeArgs CudaBackend::rope_args(const Weight& q_norm, const Weight& k_norm, cons
 void CudaBackend::qk_norm_rope(TensorView q, TensorView k, const Weight& q_norm,
                                const Weight& k_norm, float eps, const RopeTable& rope,
                                const DeviceBatch& batch) {
-  early_ctas_ = 0;
   const CudaDeviceBatch& db = device_batch(batch);
   const int tokens = db.host().num_tokens();
   const RopeArgs args = rope_args(q_norm, k_norm, rope, q, k, tokens);
@@ -481,6 +480,7 @@ void CudaBackend::attention_block(int layer, TensorView q, TensorView k, TensorV
                                   const Weight& q_norm, const Weight& k_norm, float eps,
                                   const RopeTable& rope, float scale, const DeviceBatch& batch,
                                   TensorView out) {
+  early_ctas_ = 0;
   if (!fuse_decode_) {
     Backend::attention_block(layer, q, k, v, q_norm, k_norm, eps, rope, scale, batch, out);
     return;
@@ -500,7 +500,8 @@ void CudaBackend::attention_block(int layer, TensorView q, TensorView k, TensorV
     // One CTA per SM or fewer (decode_splits): an SM holding a = 0..2 attention CTAs has
     // room for 2 - a o_proj CTAs of the 2-per-SM GEMV, 2 SMs - attention CTAs in all.
     const int64_t attention_ctas = int64_t{splits} * p.kv_heads;
-    if (gemv_early_split_ && gemv_ctas_per_sm_ == 2 && tokens == 1 && attention_ctas <= multiprocessors_)
+    if (gemv_early_split_ && gemv_ctas_per_sm_ == 2 && tokens == 1 &&
+        attention_ctas <= multiprocessors_)
       early_ctas_ = static_cast<int>(2 * multiprocessors_ - attention_ctas);
     float* partial_out = nullptr;
     float* partial_lse = nullptr;
@@ -601,6 +602,7 @@ void CudaBackend::swiglu(TensorView gate, TensorView up, TensorView out) {
 
 bool CudaBackend::linear_residual(TensorView x, const Weight& w, TensorView out,
                                   TensorView residual) {
+  const int early_ctas = std::exchange(early_ctas_, 0);  // for this launch only
   const int64_t tokens = check_linear(x, w, out);
   const bool gemv = tokens == 1 && gemv_eligible(x, w, tokens);
   const bool batched = !gemv && mma_eligible(x, w, tokens);
@@ -637,7 +639,7 @@ bool CudaBackend::linear_residual(TensorView x, const Weight& w, TensorView out,
   p.seg[0] = GemvSegment{w.t.data, out.data, n_out};
   p.residual = residual.data;
   gemv_grid(p);
-  p.early_ctas = std::exchange(early_ctas_, 0);
+  p.early_ctas = early_ctas;
   HEARTH_CUDA_CHECK(launch_gemv(p, stream_));
   op_done("linear_residual");
   return true;
