@@ -10,6 +10,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/tiny_model.h"
@@ -220,6 +221,22 @@ std::unique_ptr<Checkpoint> sized_model(const hearth::testing::TempDir& dir, con
   LoadOptions opts;
   opts.random_seed = seed;
   return Checkpoint::open("random:" + dir.write("config.json", hearth::testing::sized_config_json(sizes).dump()), opts);
+}
+
+// Greedy generation (3 logprobs, EOS ignored) of a synthetic prompt of prompt_len tokens
+// (ids < 1000) on gpu and on the CPU reference: {gpu result, cpu result}.
+std::pair<GenerationResult, GenerationResult> generate_greedy_gpu_cpu(const Checkpoint& ckpt,
+                                                                      Backend& gpu, int prompt_len,
+                                                                      int max_tokens) {
+  auto cpu = make_cpu_backend(2);
+  Generator g_gpu(ckpt, gpu), g_cpu(ckpt, *cpu);
+  GenerationRequest req;
+  for (int i = 0; i < prompt_len; ++i) req.prompt_ids.push_back((i * 53 + 3) % 1000);
+  req.params.temperature = 0.0f;
+  req.params.max_tokens = max_tokens;
+  req.params.ignore_eos = true;
+  req.params.logprobs = 3;
+  return {g_gpu.generate(req), g_cpu.generate(req)};
 }
 
 std::unique_ptr<Checkpoint> small_model(const hearth::testing::TempDir& dir) {
@@ -457,15 +474,7 @@ TEST(GpuDecode, DecodeStackTracksCpu) {
   CudaBackendOptions on;
   on.decode_stack = true;
   auto gpu = make_cuda_backend(on);
-  auto cpu = make_cpu_backend(2);
-  Generator g_gpu(*ckpt, *gpu), g_cpu(*ckpt, *cpu);
-  GenerationRequest req;
-  for (int i = 0; i < 300; ++i) req.prompt_ids.push_back((i * 53 + 3) % 1000);
-  req.params.temperature = 0.0f;
-  req.params.max_tokens = 8;
-  req.params.ignore_eos = true;
-  req.params.logprobs = 3;
-  const GenerationResult a = g_gpu.generate(req), b = g_cpu.generate(req);
+  const auto [a, b] = generate_greedy_gpu_cpu(*ckpt, *gpu, 300, 8);
   EXPECT_GT(cuda_decode_stack_calls(*gpu), 0);
   ASSERT_EQ(a.ids.size(), b.ids.size());
   ASSERT_GE(a.logprobs.size(), 2u);
@@ -484,15 +493,7 @@ TEST(GpuDecode, GeneratorGreedyOnDeviceTracksCpu) {
   hearth::testing::TempDir dir;
   auto ckpt = small_model(dir);
   auto gpu = make_cuda_backend({});
-  auto cpu = make_cpu_backend(2);
-  Generator g_gpu(*ckpt, *gpu), g_cpu(*ckpt, *cpu);
-  GenerationRequest req;
-  for (int i = 0; i < 20; ++i) req.prompt_ids.push_back((i * 53 + 3) % 1000);
-  req.params.temperature = 0.0f;
-  req.params.max_tokens = 24;
-  req.params.ignore_eos = true;
-  req.params.logprobs = 3;
-  const GenerationResult a = g_gpu.generate(req), b = g_cpu.generate(req);
+  const auto [a, b] = generate_greedy_gpu_cpu(*ckpt, *gpu, 20, 24);
   ASSERT_EQ(a.ids.size(), b.ids.size());
   ASSERT_EQ(a.logprobs.size(), a.ids.size());
   EXPECT_EQ(a.ids[0], b.ids[0]);

@@ -183,7 +183,6 @@ inline unsigned grid_for(int64_t n, int threads, int64_t max_blocks = 65535LL * 
   return static_cast<unsigned>(blocks);
 }
 
-
 // ---- programmatic dependent launch (sm_90) ----
 // A kernel launched with launch_pdl() may start while the kernel before it on the stream
 // still runs. pdl_wait() blocks until that kernel has finished and its writes are visible;
