@@ -54,6 +54,51 @@ std::vector<double> dot_rows(const std::vector<float>& x, const std::vector<floa
 
 float to_bf16_value(double v) { return bf16_to_f32(f32_to_bf16(static_cast<float>(v))); }
 
+// sum_k |x[k] w[r, k]| in float64: the scale of the fp32 accumulation error of dot_rows.
+std::vector<double> abs_dot_rows(const std::vector<float>& x, const std::vector<float>& w, int rows) {
+  const size_t k = x.size();
+  std::vector<double> out(static_cast<size_t>(rows));
+  for (int r = 0; r < rows; ++r) {
+    double s = 0;
+    for (size_t i = 0; i < k; ++i) s += std::fabs(static_cast<double>(x[i]) * w[static_cast<size_t>(r) * k + i]);
+    out[static_cast<size_t>(r)] = s;
+  }
+  return out;
+}
+
+// act = bf16(silu(bf16 g) * bf16 u) against float64 g and u over k terms each (g_abs, u_abs:
+// the sums of the terms' magnitudes). Bound per element: the output rounding (2^-9 |act|,
+// doubled), plus one bf16 step of g or u where the fp32 sum and the float64 reference round
+// to neighbouring bf16 values: |silu'| <= 1.1 times 2^-8 |g| times |u|, and |silu(g)| times
+// 2^-8 |u|; plus the fp32 accumulation itself, which matters where g or u is a cancellation
+// far below its terms (seen at 300 rows: |act| ~3e-7): k additions each off by at most 2^-24
+// of the running magnitude, doubled for the tensor cores' inner products, |dg| <= 2 k
+// 2^-24 g_abs, times the same derivatives.
+void expect_swiglu(const std::vector<float>& got, const std::vector<double>& g, const std::vector<double>& u,
+                   const std::vector<double>& g_abs, const std::vector<double>& u_abs, int k,
+                   const std::string& tag) {
+  ASSERT_EQ(got.size(), g.size()) << tag;
+  ASSERT_EQ(g.size(), u.size()) << tag;
+  ASSERT_EQ(g_abs.size(), g.size()) << tag;
+  ASSERT_EQ(u_abs.size(), u.size()) << tag;
+  const double accumulation = 2.0 * k * std::ldexp(1.0, -24);
+  int bad = 0;
+  for (size_t i = 0; i < g.size(); ++i) {
+    const double gb = to_bf16_value(g[i]), ub = to_bf16_value(u[i]);
+    const double silu = gb / (1.0 + std::exp(-gb));
+    const double ref = silu * ub;
+    const double tol = kRtol * std::fabs(ref) + 1.1 * 4 * kBf16Rounding * std::fabs(gb * ub) +
+                       2 * kBf16Rounding * std::fabs(silu * ub) +
+                       accumulation * (1.1 * std::fabs(ub) * g_abs[i] + std::fabs(silu) * u_abs[i]) + 1e-30;
+    if (!(std::fabs(got[i] - ref) <= tol)) {
+      if (bad++ < 5)
+        ADD_FAILURE() << "act " << tag << " [" << i << "]: got " << got[i] << ", expected " << ref
+                      << " (tolerance " << tol << ")";
+    }
+  }
+  EXPECT_EQ(bad, 0) << tag;
+}
+
 TEST(GpuFused, AddNormLinearMatchesReference) {
   HEARTH_REQUIRE_GPU();
   Rng rng(31);
@@ -120,27 +165,10 @@ TEST(GpuFused, AddNormLinearMatchesReference) {
                      "out " + std::to_string(s) + " " + tag);
       }
     } else {
-      // act = bf16(silu(bf16 g) * bf16 u). Bound per element: the output rounding
-      // (2^-9 |act|, doubled), plus one bf16 step of g or u where the fp32 sum and the
-      // float64 reference round to neighbouring bf16 values: |silu'| <= 1.1 times 2^-8 |g|
-      // times |u|, and |silu(g)| times 2^-8 |u|.
       const std::vector<double> g = dot_rows(normed_gpu, wv[0], c.rows[0]);
       const std::vector<double> u = dot_rows(normed_gpu, wv[1], c.rows[0]);
-      const std::vector<float> got = read(*backends().gpu, act.gpu);
-      int bad = 0;
-      for (int i = 0; i < c.rows[0]; ++i) {
-        const double gb = to_bf16_value(g[i]), ub = to_bf16_value(u[i]);
-        const double silu = gb / (1.0 + std::exp(-gb));
-        const double ref = silu * ub;
-        const double tol = kRtol * std::fabs(ref) + 1.1 * 4 * kBf16Rounding * std::fabs(gb * ub) +
-                           2 * kBf16Rounding * std::fabs(silu * ub) + 1e-30;
-        if (!(std::fabs(got[static_cast<size_t>(i)] - ref) <= tol)) {
-          if (bad++ < 5)
-            ADD_FAILURE() << "act " << tag << " [" << i << "]: got " << got[static_cast<size_t>(i)]
-                          << ", expected " << ref << " (tolerance " << tol << ")";
-        }
-      }
-      EXPECT_EQ(bad, 0) << tag;
+      expect_swiglu(read(*backends().gpu, act.gpu), g, u, abs_dot_rows(normed_gpu, wv[0], c.rows[0]),
+                    abs_dot_rows(normed_gpu, wv[1], c.rows[0]), c.k, tag);
       free_pair(act);
     }
     for (TensorView& t : out_cpu) backends().cpu->free(t);
@@ -256,6 +284,85 @@ TEST(GpuFused, AdjacentQkvWeightsRunAsOneGemm) {
         }
         b->free(x);
         for (TensorView& t : outs) b->free(t);
+      }
+    }
+  }
+}
+
+// gate|up of a layer are uploaded as one block too, and at batch sizes past the small-M
+// GEMM's rows up to 256 add_norm_linear with SwiGLU runs them as one cuBLASLt GEMM whose
+// [gate | up] rows the SwiGLU kernel reads in place. act against float64 products of the
+// GPU's own normalized input, on a backend with that GEMM and one without
+// (fuse_gate_up off: gate and up uploaded apart, two GEMMs, then SwiGLU), with ffn sizes
+// that are and are not a
+// multiple of 8 (the SwiGLU kernel's vector and scalar paths), and at 300 rows (past 256:
+// two GEMMs again).
+TEST(GpuFused, AdjacentGateUpRunAsOneGemmWithSwiglu) {
+  HEARTH_REQUIRE_GPU();
+  auto backend = [](bool fuse) {
+    CudaBackendOptions o;
+    o.memory_budget_bytes = 2ull << 30;
+    o.debug_sync = true;
+    o.mma_max_rows = 0;  // cuBLASLt from two rows: the path under test
+    o.fuse_gate_up = fuse;
+    return make_cuda_backend(o);
+  };
+  std::unique_ptr<Backend> fused = backend(true), two_gemms = backend(false);
+  Rng rng(34);
+  static float dummy2[1] = {1.0f}, dummy1[1] = {1.0f};
+  for (const int ffn : {1024, 300, 203}) {
+    const int k = 264;
+    std::vector<std::vector<float>> wv;
+    std::vector<std::vector<uint16_t>> host;
+    for (int i = 0; i < 2; ++i) {
+      wv.push_back(random_values(size_t(ffn) * k, rng, 0.05f));
+      host.push_back(to_bf16(wv.back()));
+    }
+    const std::vector<float> nw = norm_weights(k, rng);
+    ModelWeights m;
+    m.embed_tokens = Weight{TensorView{dummy2, DType::F32, Shape{1, 1}}, WeightFormat::Dense, "embed"};
+    m.lm_head = m.embed_tokens;
+    m.norm = Weight{TensorView{dummy1, DType::F32, Shape{1}}, WeightFormat::Dense, "norm"};
+    LayerWeights l;
+    l.gate_proj = Weight{TensorView{host[0].data(), DType::BF16, Shape{ffn, k}}, WeightFormat::Dense, "gate"};
+    l.up_proj = Weight{TensorView{host[1].data(), DType::BF16, Shape{ffn, k}}, WeightFormat::Dense, "up"};
+    l.post_attention_layernorm = Weight{TensorView{const_cast<float*>(nw.data()), DType::F32, Shape{k}},
+                                        WeightFormat::Dense, "norm"};
+    m.layers.push_back(l);
+    for (Backend* b : {fused.get(), two_gemms.get()}) {
+      const ModelWeights up = b->upload_weights(m);
+      const LayerWeights& d = up.layers[0];
+      const auto* gate_end = static_cast<const char*>(d.gate_proj.t.data) + d.gate_proj.t.nbytes();
+      // 203 x 264 bf16 is a multiple of 16 bytes too: every case is adjacent when fused
+      // (two separate uploads may also land adjacent: the option, not the addresses, keeps
+      // the unfused backend on two GEMMs).
+      if (b == fused.get()) {
+        EXPECT_EQ(d.up_proj.t.data, gate_end) << "ffn " << ffn;
+      }
+      for (int tokens : {2, 24, 64, 256, 300}) {
+        const std::string tag = (b == fused.get() ? "one GEMM ffn " : "two GEMMs ffn ") + std::to_string(ffn) +
+                                " tokens " + std::to_string(tokens);
+        const std::vector<float> rv = random_values(size_t(tokens) * k, rng, 2.0f);
+        const std::vector<uint16_t> rb = to_bf16(rv);
+        TensorView res = b->alloc(DType::BF16, Shape{tokens, k});
+        cuda_copy_from_host(*b, res, rb.data());
+        TensorView normed = b->alloc(DType::BF16, Shape{tokens, k});
+        TensorView act = b->alloc(DType::BF16, Shape{tokens, ffn});
+        std::vector<TensorView> outs = {b->alloc(DType::BF16, Shape{tokens, ffn}),
+                                        b->alloc(DType::BF16, Shape{tokens, ffn})};
+        const Weight* ws[] = {&d.gate_proj, &d.up_proj};
+        b->add_norm_linear(res, TensorView{}, d.post_attention_layernorm, 1e-6f, normed, ws, outs, act);
+        const std::vector<float> normed_gpu = read(*b, normed), got = read(*b, act);
+        std::vector<double> g, u, g_abs, u_abs;
+        for (int t = 0; t < tokens; ++t) {
+          const std::vector<float> xt(normed_gpu.begin() + size_t(t) * k, normed_gpu.begin() + size_t(t + 1) * k);
+          for (double v : dot_rows(xt, wv[0], ffn)) g.push_back(v);
+          for (double v : dot_rows(xt, wv[1], ffn)) u.push_back(v);
+          for (double v : abs_dot_rows(xt, wv[0], ffn)) g_abs.push_back(v);
+          for (double v : abs_dot_rows(xt, wv[1], ffn)) u_abs.push_back(v);
+        }
+        expect_swiglu(got, g, u, g_abs, u_abs, k, tag);
+        for (TensorView* t : {&res, &normed, &act, &outs[0], &outs[1]}) b->free(*t);
       }
     }
   }

@@ -53,6 +53,8 @@ CudaBackend::CudaBackend(const CudaBackendOptions& options)
   stack_profile_ = env_flag("HEARTH_CUDA_STACK_PROFILE");
   const char* fuse_qkv = std::getenv("HEARTH_CUDA_FUSE_QKV");
   fuse_adjacent_ = options.fuse_adjacent_weights && (fuse_qkv == nullptr || std::strcmp(fuse_qkv, "0") != 0);
+  const char* fuse_gate_up = std::getenv("HEARTH_CUDA_FUSE_GATE_UP");
+  fuse_gate_up_ = fuse_gate_up != nullptr ? std::strcmp(fuse_gate_up, "0") != 0 : options.fuse_gate_up;
   // A/B of the GEMV grid: CTAs per SM of the persistent grid (0: one CTA per row group).
   if (const char* ctas = std::getenv("HEARTH_CUDA_GEMV_CTAS_PER_SM"))
     gemv_ctas_per_sm_ = std::clamp(std::atoi(ctas), 0, 2);
@@ -274,8 +276,16 @@ ModelWeights CudaBackend::upload_weights(const ModelWeights& host) {
     d.q_norm = up(l.q_norm);
     d.k_norm = up(l.k_norm);
     d.post_attention_layernorm = up(l.post_attention_layernorm);
-    d.gate_proj = up(l.gate_proj);
-    d.up_proj = up(l.up_proj);
+    // gate|up adjacent too: one GEMM whose [gate | up] rows SwiGLU reads (gate_up_one_gemm).
+    if (fuse_gate_up_) {
+      const Weight* gate_up[] = {&l.gate_proj, &l.up_proj};
+      std::vector<Weight> gate_up_dev = upload_adjacent(gate_up);
+      d.gate_proj = gate_up_dev[0];
+      d.up_proj = gate_up_dev[1];
+    } else {
+      d.gate_proj = up(l.gate_proj);
+      d.up_proj = up(l.up_proj);
+    }
     d.down_proj = up(l.down_proj);
     out.layers.push_back(std::move(d));
   }

@@ -35,6 +35,10 @@ struct CudaBackendOptions {
   // small-M GEMM's rows up to 2,048 rows, run as one cuBLASLt GEMM whose columns are split
   // into the three outputs (HEARTH_CUDA_FUSE_QKV=0 turns the GEMM back into one per weight).
   bool fuse_adjacent_weights = true;
+  // gate|up uploaded as one block too and, at batch sizes past the small-M GEMM's rows up
+  // to 256 rows, run as one cuBLASLt GEMM whose [gate | up] rows the SwiGLU kernel reads in
+  // place (neither gate nor up is stored). HEARTH_CUDA_FUSE_GATE_UP=0/1 overrides it.
+  bool fuse_gate_up = true;
   // linear (and the fused forms) with 2..this many rows takes hearth's tensor-core GEMM
   // for small M (mma_gemv_kernels.cu: batched decode steps) instead of cuBLASLt; at most
   // 64. 16: on the H200 the 8-request throughput bench ran 13 % faster with it, a layer's

@@ -234,6 +234,15 @@ class CudaBackend final : public Backend {
   void* adjacent_out_ = nullptr;
   size_t adjacent_out_bytes_ = 0;
   bool fuse_adjacent_ = true;  // HEARTH_CUDA_FUSE_QKV=0: a GEMM per weight (A/B)
+  // add_norm_linear's gate|up + SwiGLU past the small-M GEMM's rows, where the weights are
+  // adjacent (gate_up_adjacent; normed already written): up to kGateUpMaxTokens rows one
+  // cuBLASLt GEMM over [gate; up] whose rows the SwiGLU kernel reads, past it a GEMM each.
+  static constexpr int64_t kGateUpMaxTokens = 256;
+  bool gate_up_adjacent(const TensorView& normed, std::span<const Weight* const> ws, const TensorView& act,
+                        int64_t tokens) const;
+  void gate_up_swiglu(TensorView normed, std::span<const Weight* const> ws, std::span<const TensorView> outs,
+                      TensorView act, int64_t tokens);
+  bool fuse_gate_up_ = true;   // HEARTH_CUDA_FUSE_GATE_UP=0: two GEMMs + SwiGLU (A/B)
   bool mma_wgmma_ = false;  // m = 17..64 on wgmma where the device runs it
   float* mma_partials_ = nullptr;
   size_t mma_partials_n_ = 0;

@@ -283,6 +283,39 @@ bool CudaBackend::linear_adjacent(TensorView x, std::span<const Weight* const> w
   return true;
 }
 
+bool CudaBackend::gate_up_adjacent(const TensorView& normed, std::span<const Weight* const> ws,
+                                   const TensorView& act, int64_t tokens) const {
+  if (!fuse_gate_up_ || tokens < 1 || ws.size() != 2) return false;
+  const Weight& g = *ws[0];
+  const Weight& u = *ws[1];
+  const int64_t ffn = g.t.shape[0];
+  return g.t.shape == u.t.shape && g.t.dtype == DType::BF16 && u.t.dtype == DType::BF16 &&
+         u.t.data == static_cast<const char*>(g.t.data) + g.t.nbytes() &&
+         act.dtype == DType::BF16 && act.numel() == tokens * ffn && act.data != normed.data &&
+         normed.numel() == tokens * g.t.shape[1];
+}
+
+void CudaBackend::gate_up_swiglu(TensorView normed, std::span<const Weight* const> ws,
+                                 std::span<const TensorView> outs, TensorView act, int64_t tokens) {
+  const int64_t ffn = ws[0]->t.shape[0];
+  if (tokens > kGateUpMaxTokens) {
+    // Prefill chunks: a GEMM per weight into gate and up, then SwiGLU. One GEMM would need
+    // a [tokens, 2 x ffn] staging buffer that the KV-cache planning does not measure (and
+    // linear_adjacent's column split costs more than it saves at these sizes).
+    linear(normed, *ws[0], outs[0]);
+    linear(normed, *ws[1], outs[1]);
+    swiglu(outs[0], outs[1], act);
+    return;
+  }
+  // Decode batches: one GEMM over [gate; up] (12.6 MB of staging for Qwen3-8B at 256 rows),
+  // SwiGLU read from its rows in place; gate and up are not stored.
+  const size_t bytes = static_cast<size_t>(tokens * 2 * ffn) * sizeof(uint16_t);
+  grow_step_buffer(adjacent_out_, adjacent_out_bytes_, bytes, "the adjacent-weights GEMM output");
+  gemm_->bf16_xwt(normed.data, ws[0]->t.data, adjacent_out_, tokens, 2 * ffn, ws[0]->t.shape[1], false);
+  const auto* gate_up = static_cast<const uint16_t*>(adjacent_out_);
+  HEARTH_CUDA_CHECK(launch_swiglu_rows(gate_up, gate_up + ffn, tokens, ffn, 2 * ffn, act.data, stream_));
+}
+
 RopeArgs CudaBackend::rope_args(const Weight& q_norm, const Weight& k_norm, const RopeTable& rope,
                                 const TensorView& q, const TensorView& k, int tokens) const {
   check_weight(q_norm, 1);
@@ -678,19 +711,28 @@ void CudaBackend::add_norm_linear(TensorView residual, TensorView proj, const We
     if (fuse_decode_ && act.data != nullptr && ws.size() == 2 && outs.size() == 2 &&
         residual.data != nullptr && normed.data != nullptr) {
       // Batched decode: the norm (with the pending residual add), then gate and up in one
-      // small-M GEMM whose epilogue stores SwiGLU (gate and up are not stored).
+      // small-M GEMM whose epilogue stores SwiGLU, or past its rows (weights adjacent) in
+      // gate_up_swiglu (at decode sizes one cuBLASLt GEMM whose rows SwiGLU reads). Where
+      // a small-M GEMM or the one GEMM runs, gate and up are not stored.
       check_weight(*ws[0], 2);
       check_weight(*ws[1], 2);
       check_bf16(act, "add_norm_linear act");
       const int64_t t0 = check_linear(normed, *ws[0], outs[0]);
       const int64_t t1 = check_linear(normed, *ws[1], outs[1]);
-      if (t0 == t1 && mma_eligible(normed, *ws[0], t0) && mma_eligible(normed, *ws[1], t1) &&
-          ws[0]->t.shape == ws[1]->t.shape && act.numel() == t0 * ws[0]->t.shape[0] &&
-          outs[0].dtype == DType::BF16 && act.data != normed.data) {
+      const bool mma = t0 == t1 && mma_eligible(normed, *ws[0], t0) && mma_eligible(normed, *ws[1], t1) &&
+                       ws[0]->t.shape == ws[1]->t.shape && act.numel() == t0 * ws[0]->t.shape[0] &&
+                       outs[0].dtype == DType::BF16 && act.data != normed.data;
+      const bool adjacent = !mma && t0 == t1 && gate_up_adjacent(normed, ws, act, t0);
+      if (mma || adjacent) {
         if (proj.data != nullptr)
           add_rms_norm(residual, proj, norm, eps, normed);
         else
           rms_norm(residual, norm, eps, normed);
+        if (adjacent) {
+          gate_up_swiglu(normed, ws, outs, act, t0);
+          op_done("add_norm_linear");
+          return;
+        }
         MmaGemvParams p{};
         p.x = normed.data;
         p.m = static_cast<int>(t0);

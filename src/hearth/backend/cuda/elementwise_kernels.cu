@@ -37,25 +37,32 @@ __device__ __forceinline__ float silu_mul(float g, float u) {
   return g / (1.0f + __expf(-g)) * u;
 }
 
+// out[r, c] = silu(gate[r * in_stride + c]) * up[r * in_stride + c] for rows x cols; out is
+// contiguous. in_stride = cols is the plain form; 2 x cols reads the [gate | up] rows of
+// one GEMM over adjacent gate and up weights.
 template <bool kVec>
 __global__ void swiglu_kernel(const bf16* __restrict__ gate, const bf16* __restrict__ up,
-                              int64_t n, bf16* __restrict__ out) {
+                              int64_t rows, int64_t cols, int64_t in_stride,
+                              bf16* __restrict__ out) {
   pdl_wait();
   pdl_trigger();
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   const int64_t start = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if constexpr (kVec) {
-    for (int64_t i = start; i < n / 8; i += stride) {
+  const int64_t per_row = kVec ? cols / 8 : cols;
+  for (int64_t i = start; i < rows * per_row; i += stride) {
+    const int64_t r = rows == 1 ? 0 : i / per_row, c = i - r * per_row;  // no division when flat
+    if constexpr (kVec) {
+      const int64_t at = (r * in_stride) / 8 + c;
       float g[8], u[8], o[8];
-      unpack8(reinterpret_cast<const uint4*>(gate)[i], g);
-      unpack8(reinterpret_cast<const uint4*>(up)[i], u);
+      unpack8(reinterpret_cast<const uint4*>(gate)[at], g);
+      unpack8(reinterpret_cast<const uint4*>(up)[at], u);
 #pragma unroll
       for (int j = 0; j < 8; ++j) o[j] = silu_mul(g[j], u[j]);
       reinterpret_cast<uint4*>(out)[i] = pack8(o);
+    } else {
+      const int64_t at = r * in_stride + c;
+      out[i] = __float2bfloat16(silu_mul(__bfloat162float(gate[at]), __bfloat162float(up[at])));
     }
-  } else {
-    for (int64_t i = start; i < n; i += stride)
-      out[i] = __float2bfloat16(silu_mul(__bfloat162float(gate[i]), __bfloat162float(up[i])));
   }
 }
 
@@ -138,15 +145,23 @@ cudaError_t launch_copy_rows(const void* src, const int32_t* rows, int num_rows,
   return launch_pdl(copy_rows_kernel<false>, dim3(grid), dim3(128), 0, stream, s, rows, num_rows, cols, o);
 }
 
-cudaError_t launch_swiglu(const void* gate, const void* up, int64_t n, void* out,
-                          cudaStream_t stream) {
-  if (n <= 0) return cudaGetLastError();
+cudaError_t launch_swiglu_rows(const void* gate, const void* up, int64_t rows, int64_t cols,
+                               int64_t in_stride, void* out, cudaStream_t stream) {
+  if (rows <= 0 || cols <= 0) return cudaGetLastError();
   const auto* g = static_cast<const bf16*>(gate);
   const auto* u = static_cast<const bf16*>(up);
   auto* o = static_cast<bf16*>(out);
-  if (n % 8 == 0 && aligned16(gate) && aligned16(up) && aligned16(out))
-    return launch_pdl(swiglu_kernel<true>, dim3(grid_for(n / 8, kThreads)), dim3(kThreads), 0, stream, g, u, n, o);
-  return launch_pdl(swiglu_kernel<false>, dim3(grid_for(n, kThreads)), dim3(kThreads), 0, stream, g, u, n, o);
+  const int64_t n = rows * cols;
+  if (cols % 8 == 0 && in_stride % 8 == 0 && aligned16(gate) && aligned16(up) && aligned16(out))
+    return launch_pdl(swiglu_kernel<true>, dim3(grid_for(n / 8, kThreads)), dim3(kThreads), 0, stream, g,
+                      u, rows, cols, in_stride, o);
+  return launch_pdl(swiglu_kernel<false>, dim3(grid_for(n, kThreads)), dim3(kThreads), 0, stream, g, u,
+                    rows, cols, in_stride, o);
+}
+
+cudaError_t launch_swiglu(const void* gate, const void* up, int64_t n, void* out,
+                          cudaStream_t stream) {
+  return launch_swiglu_rows(gate, up, 1, n, n, out, stream);
 }
 
 cudaError_t launch_f32_to_bf16(const float* src, int64_t n, void* dst, cudaStream_t stream) {

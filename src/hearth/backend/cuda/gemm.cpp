@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 
 #include "hearth/backend/cuda/cuda_check.h"
 #include "hearth/core/error.h"
@@ -81,8 +83,10 @@ Gemm::Plan& Gemm::plan_for(const Key& key, const void* x, const void* w, void* o
   cublasLtMatmulHeuristicResult_t results[kCandidates]{};
   int found = 0;
   const bool tune = m <= tune_max_rows_;
+  const int pick = picked_candidate(m, n, k);
   const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(
-      handle_, plan.op, plan.a, plan.b, plan.c, plan.c, pref, tune ? kCandidates : 1, results, &found);
+      handle_, plan.op, plan.a, plan.b, plan.c, plan.c, pref, tune || pick >= 0 ? kCandidates : 1, results,
+      &found);
   cublasLtMatmulPreferenceDestroy(pref);
   const cublasLtMatmulHeuristicResult_t& result = results[0];
   if (st != CUBLAS_STATUS_SUCCESS || found == 0) {
@@ -111,6 +115,20 @@ Gemm::Plan& Gemm::plan_for(const Key& key, const void* x, const void* w, void* o
   HEARTH_CHECK(fp32_reduction(plan.algo),
                "cuBLASLt chose reduction scheme {} for [{}, {}] x [{}, {}]^T; only fp32 "
                "reductions keep the bf16 GEMM accurate", scheme_of(plan.algo), m, k, n, k);
+  if (pick >= 0) {
+    // HEARTH_CUDA_GEMM_PICK (measurement knob): the pick-th of the heuristic's candidates
+    // that reduce in fp32, for this one shape.
+    int usable = 0;
+    bool picked = false;
+    for (int i = 0; i < found && !picked; ++i)
+      if (results[i].state == CUBLAS_STATUS_SUCCESS && results[i].workspaceSize <= workspace_bytes_ &&
+          fp32_reduction(results[i].algo) && usable++ == pick) {
+        plan.algo = results[i].algo;
+        picked = true;
+      }
+    HEARTH_CHECK(picked, "HEARTH_CUDA_GEMM_PICK: [{}, {}] x [{}, {}]^T has {} usable candidates, not {}", m, k, n,
+                 k, usable, pick + 1);
+  }
   cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
   HEARTH_CUDA_CHECK(cudaStreamIsCapturing(stream_, &capture));
   if (tune && found > 1 && capture == cudaStreamCaptureStatusNone) {
@@ -125,6 +143,22 @@ Gemm::Plan& Gemm::plan_for(const Key& key, const void* x, const void* w, void* o
     if (count > 1) plan.algo = algos[time_candidates(plan, algos, count, x, w, out)];
   }
   return plans_.emplace(key, plan).first->second;
+}
+
+int Gemm::picked_candidate(int64_t m, int64_t n, int64_t k) {
+  // "m,n,k,index[;m,n,k,index...]"
+  const char* env = std::getenv("HEARTH_CUDA_GEMM_PICK");
+  if (env == nullptr) return -1;
+  for (const char* p = env; *p != '\0';) {
+    long long v[4] = {0, 0, 0, 0};
+    int used = 0;
+    if (std::sscanf(p, "%lld,%lld,%lld,%lld%n", &v[0], &v[1], &v[2], &v[3], &used) != 4)
+      fail("HEARTH_CUDA_GEMM_PICK '{}': expected m,n,k,index entries separated by ';'", env);
+    if (v[0] == m && v[1] == n && v[2] == k) return static_cast<int>(v[3]);
+    p += used;
+    if (*p == ';') ++p;
+  }
+  return -1;
 }
 
 int Gemm::time_candidates(const Plan& plan, const cublasLtMatmulAlgo_t* algos, int count,

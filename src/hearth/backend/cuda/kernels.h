@@ -36,6 +36,10 @@ cudaError_t launch_copy_rows(const void* src, const int32_t* rows, int num_rows,
 // out = silu(gate) * up, bf16, computed in fp32 and rounded once.
 cudaError_t launch_swiglu(const void* gate, const void* up, int64_t n, void* out,
                           cudaStream_t stream);
+// The same over rows: out[r, c] = silu(gate[r * in_stride + c]) * up[r * in_stride + c],
+// out contiguous [rows, cols] (in_stride 2 x cols: the [gate | up] rows of one GEMM).
+cudaError_t launch_swiglu_rows(const void* gate, const void* up, int64_t rows, int64_t cols,
+                               int64_t in_stride, void* out, cudaStream_t stream);
 // Dtype conversions used by weight upload and to_host_f32.
 cudaError_t launch_f32_to_bf16(const float* src, int64_t n, void* dst, cudaStream_t stream);
 cudaError_t launch_f16_to_bf16(const void* src, int64_t n, void* dst, cudaStream_t stream);
