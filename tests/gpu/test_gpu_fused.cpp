@@ -40,13 +40,18 @@ std::vector<float> norm_weights(int n, Rng& rng) {
   return w;
 }
 
-// out[r] = sum_k x[k] * w[r, k] in float64.
-std::vector<double> dot_rows(const std::vector<float>& x, const std::vector<float>& w, int rows) {
+// out[r] = sum_k x[k] * w[r, k] in float64; with magnitudes, sum_k |x[k] w[r, k]| (the
+// scale of the fp32 accumulation error of the same sum).
+std::vector<double> dot_rows(const std::vector<float>& x, const std::vector<float>& w, int rows,
+                             bool magnitudes = false) {
   const size_t k = x.size();
   std::vector<double> out(static_cast<size_t>(rows));
   for (int r = 0; r < rows; ++r) {
     double s = 0;
-    for (size_t i = 0; i < k; ++i) s += static_cast<double>(x[i]) * w[static_cast<size_t>(r) * k + i];
+    for (size_t i = 0; i < k; ++i) {
+      const double t = static_cast<double>(x[i]) * w[static_cast<size_t>(r) * k + i];
+      s += magnitudes ? std::fabs(t) : t;
+    }
     out[static_cast<size_t>(r)] = s;
   }
   return out;
@@ -54,16 +59,26 @@ std::vector<double> dot_rows(const std::vector<float>& x, const std::vector<floa
 
 float to_bf16_value(double v) { return bf16_to_f32(f32_to_bf16(static_cast<float>(v))); }
 
-// sum_k |x[k] w[r, k]| in float64: the scale of the fp32 accumulation error of dot_rows.
-std::vector<double> abs_dot_rows(const std::vector<float>& x, const std::vector<float>& w, int rows) {
-  const size_t k = x.size();
-  std::vector<double> out(static_cast<size_t>(rows));
-  for (int r = 0; r < rows; ++r) {
-    double s = 0;
-    for (size_t i = 0; i < k; ++i) s += std::fabs(static_cast<double>(x[i]) * w[static_cast<size_t>(r) * k + i]);
-    out[static_cast<size_t>(r)] = s;
-  }
-  return out;
+// Options of a backend whose batched linear ops take cuBLASLt from two rows (the small-M
+// GEMM off): the paths of the adjacent-weights tests.
+CudaBackendOptions cublas_from_two_rows() {
+  CudaBackendOptions o;
+  o.memory_budget_bytes = 2ull << 30;
+  o.debug_sync = true;
+  o.mma_max_rows = 0;
+  return o;
+}
+
+// A model of one layer l (its other weights unset) for upload_weights, which needs the
+// embedding, lm_head and final norm.
+ModelWeights one_layer_model(const LayerWeights& l) {
+  static float embed[1] = {1.0f}, norm[1] = {1.0f};
+  ModelWeights m;
+  m.embed_tokens = Weight{TensorView{embed, DType::F32, Shape{1, 1}}, WeightFormat::Dense, "embed"};
+  m.lm_head = m.embed_tokens;
+  m.norm = Weight{TensorView{norm, DType::F32, Shape{1}}, WeightFormat::Dense, "norm"};
+  m.layers.push_back(l);
+  return m;
 }
 
 // act = bf16(silu(bf16 g) * bf16 u) against float64 g and u over k terms each (g_abs, u_abs:
@@ -167,8 +182,8 @@ TEST(GpuFused, AddNormLinearMatchesReference) {
     } else {
       const std::vector<double> g = dot_rows(normed_gpu, wv[0], c.rows[0]);
       const std::vector<double> u = dot_rows(normed_gpu, wv[1], c.rows[0]);
-      expect_swiglu(read(*backends().gpu, act.gpu), g, u, abs_dot_rows(normed_gpu, wv[0], c.rows[0]),
-                    abs_dot_rows(normed_gpu, wv[1], c.rows[0]), c.k, tag);
+      expect_swiglu(read(*backends().gpu, act.gpu), g, u, dot_rows(normed_gpu, wv[0], c.rows[0], true),
+                    dot_rows(normed_gpu, wv[1], c.rows[0], true), c.k, tag);
       free_pair(act);
     }
     for (TensorView& t : out_cpu) backends().cpu->free(t);
@@ -226,10 +241,7 @@ TEST(GpuFused, LinearResidualMatchesReference) {
 TEST(GpuFused, AdjacentQkvWeightsRunAsOneGemm) {
   HEARTH_REQUIRE_GPU();
   auto backend = [](bool fuse) {
-    CudaBackendOptions o;
-    o.memory_budget_bytes = 2ull << 30;
-    o.debug_sync = true;
-    o.mma_max_rows = 0;  // cuBLASLt from two rows: the path under test
+    CudaBackendOptions o = cublas_from_two_rows();
     o.fuse_adjacent_weights = fuse;
     return make_cuda_backend(o);
   };
@@ -239,7 +251,6 @@ TEST(GpuFused, AdjacentQkvWeightsRunAsOneGemm) {
     int k, q_rows, kv_rows;
     bool adjacent;
   };
-  static float dummy2[1] = {1.0f}, dummy1[1] = {1.0f};
   for (const Case c : {Case{264, 512, 128, true}, Case{4104, 200, 40, true}, Case{260, 201, 3, false}}) {
     const std::vector<int> rows = {c.q_rows, c.kv_rows, c.kv_rows};
     std::vector<std::vector<float>> wv;
@@ -248,15 +259,11 @@ TEST(GpuFused, AdjacentQkvWeightsRunAsOneGemm) {
       wv.push_back(random_values(size_t(r) * c.k, rng, 0.05f));
       host.push_back(to_bf16(wv.back()));
     }
-    ModelWeights m;
-    m.embed_tokens = Weight{TensorView{dummy2, DType::F32, Shape{1, 1}}, WeightFormat::Dense, "embed"};
-    m.lm_head = m.embed_tokens;
-    m.norm = Weight{TensorView{dummy1, DType::F32, Shape{1}}, WeightFormat::Dense, "norm"};
     LayerWeights l;
     Weight* proj[] = {&l.q_proj, &l.k_proj, &l.v_proj};
     for (size_t i = 0; i < 3; ++i)
       *proj[i] = Weight{TensorView{host[i].data(), DType::BF16, Shape{rows[i], c.k}}, WeightFormat::Dense, "w"};
-    m.layers.push_back(l);
+    const ModelWeights m = one_layer_model(l);
     for (Backend* b : {fused.get(), per_weight.get()}) {
       const ModelWeights up = b->upload_weights(m);
       const LayerWeights& d = up.layers[0];
@@ -294,22 +301,17 @@ TEST(GpuFused, AdjacentQkvWeightsRunAsOneGemm) {
 // [gate | up] rows the SwiGLU kernel reads in place. act against float64 products of the
 // GPU's own normalized input, on a backend with that GEMM and one without
 // (fuse_gate_up off: gate and up uploaded apart, two GEMMs, then SwiGLU), with ffn sizes
-// that are and are not a
-// multiple of 8 (the SwiGLU kernel's vector and scalar paths), and at 300 rows (past 256:
-// two GEMMs again).
+// that are and are not a multiple of 8 (the SwiGLU kernel's vector and scalar paths), and
+// at 300 rows (past 256: two GEMMs again).
 TEST(GpuFused, AdjacentGateUpRunAsOneGemmWithSwiglu) {
   HEARTH_REQUIRE_GPU();
   auto backend = [](bool fuse) {
-    CudaBackendOptions o;
-    o.memory_budget_bytes = 2ull << 30;
-    o.debug_sync = true;
-    o.mma_max_rows = 0;  // cuBLASLt from two rows: the path under test
+    CudaBackendOptions o = cublas_from_two_rows();
     o.fuse_gate_up = fuse;
     return make_cuda_backend(o);
   };
   std::unique_ptr<Backend> fused = backend(true), two_gemms = backend(false);
   Rng rng(34);
-  static float dummy2[1] = {1.0f}, dummy1[1] = {1.0f};
   for (const int ffn : {1024, 300, 203}) {
     const int k = 264;
     std::vector<std::vector<float>> wv;
@@ -319,16 +321,12 @@ TEST(GpuFused, AdjacentGateUpRunAsOneGemmWithSwiglu) {
       host.push_back(to_bf16(wv.back()));
     }
     const std::vector<float> nw = norm_weights(k, rng);
-    ModelWeights m;
-    m.embed_tokens = Weight{TensorView{dummy2, DType::F32, Shape{1, 1}}, WeightFormat::Dense, "embed"};
-    m.lm_head = m.embed_tokens;
-    m.norm = Weight{TensorView{dummy1, DType::F32, Shape{1}}, WeightFormat::Dense, "norm"};
     LayerWeights l;
     l.gate_proj = Weight{TensorView{host[0].data(), DType::BF16, Shape{ffn, k}}, WeightFormat::Dense, "gate"};
     l.up_proj = Weight{TensorView{host[1].data(), DType::BF16, Shape{ffn, k}}, WeightFormat::Dense, "up"};
     l.post_attention_layernorm = Weight{TensorView{const_cast<float*>(nw.data()), DType::F32, Shape{k}},
                                         WeightFormat::Dense, "norm"};
-    m.layers.push_back(l);
+    const ModelWeights m = one_layer_model(l);
     for (Backend* b : {fused.get(), two_gemms.get()}) {
       const ModelWeights up = b->upload_weights(m);
       const LayerWeights& d = up.layers[0];
@@ -358,8 +356,8 @@ TEST(GpuFused, AdjacentGateUpRunAsOneGemmWithSwiglu) {
           const std::vector<float> xt(normed_gpu.begin() + size_t(t) * k, normed_gpu.begin() + size_t(t + 1) * k);
           for (double v : dot_rows(xt, wv[0], ffn)) g.push_back(v);
           for (double v : dot_rows(xt, wv[1], ffn)) u.push_back(v);
-          for (double v : abs_dot_rows(xt, wv[0], ffn)) g_abs.push_back(v);
-          for (double v : abs_dot_rows(xt, wv[1], ffn)) u_abs.push_back(v);
+          for (double v : dot_rows(xt, wv[0], ffn, true)) g_abs.push_back(v);
+          for (double v : dot_rows(xt, wv[1], ffn, true)) u_abs.push_back(v);
         }
         expect_swiglu(got, g, u, g_abs, u_abs, k, tag);
         for (TensorView* t : {&res, &normed, &act, &outs[0], &outs[1]}) b->free(*t);
