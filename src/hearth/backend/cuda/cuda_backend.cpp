@@ -276,7 +276,7 @@ ModelWeights CudaBackend::upload_weights(const ModelWeights& host) {
     d.q_norm = up(l.q_norm);
     d.k_norm = up(l.k_norm);
     d.post_attention_layernorm = up(l.post_attention_layernorm);
-    // gate|up adjacent too: one GEMM whose [gate | up] rows SwiGLU reads (gate_up_one_gemm).
+    // gate|up adjacent too: one GEMM whose [gate | up] rows SwiGLU reads (gate_up_swiglu).
     if (fuse_gate_up_) {
       const Weight* gate_up[] = {&l.gate_proj, &l.up_proj};
       std::vector<Weight> gate_up_dev = upload_adjacent(gate_up);

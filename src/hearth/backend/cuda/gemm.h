@@ -41,7 +41,10 @@ class Gemm {
   // (m, n, k, alignment of x, w, out, fp32 out)
   using Key = std::tuple<int64_t, int64_t, int64_t, uint32_t, uint32_t, uint32_t, bool>;
   Plan& plan_for(const Key& key, const void* x, const void* w, void* out);
-  // HEARTH_CUDA_GEMM_PICK's candidate index for this shape, or -1.
+  // HEARTH_CUDA_GEMM_PICK="m,n,k,i[;...]" (a measurement knob): the shape [m, k] x [n, k]^T
+  // takes the heuristic's i-th candidate with fp32 reductions (0: its first choice, the
+  // default); returns i for this shape, or -1. A malformed value is an error.
+  // On the H200 no candidate beat the first at m = 64 in the decode graph (NOTES.md).
   static int picked_candidate(int64_t m, int64_t n, int64_t k);
   // The fastest of `algos` on these buffers (median of 3 timed runs each).
   int time_candidates(const Plan& plan, const cublasLtMatmulAlgo_t* algos, int count,
